@@ -1,0 +1,1 @@
+"""Clipscape desktop GUI (PySide6 + pyqtgraph). All numerics live in models/."""

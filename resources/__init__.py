@@ -1,0 +1,1 @@
+"""Bundled data: the offline demo model and sample images."""
