@@ -1,0 +1,342 @@
+"""The embedding cache: one SQLite file holding every image embedding we have computed.
+
+Rows are keyed by the model identity and the image file's (path, size, mtime_ns), so a scan can
+ask which files are new or changed (`partition`) and encode only those. Each batch is committed
+as it arrives (`add_batch`), so cancelling or killing a long encode keeps all finished work.
+
+Threading: an `EmbeddingStore` belongs to the thread that created it (sqlite3's default
+`check_same_thread=True` enforces this). Open one store per worker thread or process; SQLite's
+WAL mode lets many readers run alongside one writer, and the busy timeout makes a second writer
+(the CLI while the GUI encodes) wait for its turn instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import platformdirs
+
+__all__ = ["CacheError", "EmbeddingStore", "FileKey", "default_cache_dir"]
+
+DB_NAME = "embeddings.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+PAGE_SIZE = 32768
+# Vectors are stored little-endian whatever the machine, so a cache folder can be copied around.
+VECTOR_DTYPE = np.dtype("<f4")
+
+# Primary result codes (sqlite3 only exports the constants from Python 3.11 on).
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+_SCHEMA = (
+    """CREATE TABLE models (
+        id       INTEGER PRIMARY KEY,
+        key      TEXT    NOT NULL UNIQUE,   -- stable hash of the identity: the cache key
+        identity TEXT    NOT NULL,          -- JSON, only for humans poking at the file
+        dim      INTEGER NOT NULL CHECK (dim > 0)
+    )""",
+    """CREATE TABLE embeddings (
+        model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        path     BLOB    NOT NULL,          -- os.fsencode(path): any bytes the OS allows
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        vector   BLOB    NOT NULL,          -- little-endian float32 x models.dim
+        PRIMARY KEY (model_id, path)
+    )""",
+)
+
+# Scratch table for set operations against a long list of files (partition, load): one
+# executemany + one join instead of a query per file. TEMP tables are private to the connection.
+_PROBE = """CREATE TEMP TABLE IF NOT EXISTS probe (
+    idx      INTEGER PRIMARY KEY,           -- position in the caller's sequence
+    path     BLOB NOT NULL,
+    size     INTEGER,
+    mtime_ns INTEGER
+)"""
+
+_UPSERT = """INSERT INTO embeddings (model_id, path, size, mtime_ns, vector) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (model_id, path) DO UPDATE
+    SET size = excluded.size, mtime_ns = excluded.mtime_ns, vector = excluded.vector"""
+
+
+class CacheError(RuntimeError):
+    """The cache database cannot be used: it is corrupt or was written by a newer Clipscape."""
+
+
+class FileKey(Protocol):
+    """What the store needs of a scanned file (models.scan.ImageFile has exactly this)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def mtime_ns(self) -> int: ...
+
+
+F = TypeVar("F", bound=FileKey)
+
+
+def default_cache_dir() -> Path:
+    """Where the cache lives: $CLIPSCAPE_CACHE_DIR if set, else the platform's user cache dir."""
+    override = os.environ.get("CLIPSCAPE_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("clipscape"))
+
+
+class EmbeddingStore:
+    """SQLite (WAL) cache of image embeddings keyed by file (path, size, mtime_ns) and model identity."""
+
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        """Open (creating if needed) `<cache_dir>/embeddings.sqlite`; see the module doc on threads."""
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.cache_dir / DB_NAME
+        self._dims: dict[int, int] = {}
+        # isolation_level=None: no implicit transactions; we say BEGIN/COMMIT ourselves.
+        # timeout= is SQLite's busy timeout: wait for another process's write lock.
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            if _is_corruption(exc):
+                raise self._corrupt_error(exc) from exc
+            raise
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def model_id(self, key: str, identity: dict[str, Any], dim: int) -> int:
+        """Row id of the model named by `key` (created if missing); ValueError if its dim differs."""
+        dim = int(dim)
+        if dim <= 0:
+            raise ValueError(f"embedding dim must be positive, got {dim}")
+        with self._write_transaction() as conn:
+            row = conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                text = json.dumps(identity, sort_keys=True, default=str)
+                cursor = conn.execute(
+                    "INSERT INTO models (key, identity, dim) VALUES (?, ?, ?)", (key, text, dim)
+                )
+                row = (cursor.lastrowid, dim)
+        model, stored_dim = row
+        if stored_dim != dim:
+            raise ValueError(f"model {key!r} is cached with dim {stored_dim}, not {dim}")
+        self._dims[model] = dim
+        return model
+
+    def partition(self, model_id: int, files: Sequence[F]) -> tuple[list[F], list[F]]:
+        """Split files into (cached, todo): todo holds the new ones and those whose size or mtime changed."""
+        self._dim(model_id)
+        rows = ((i, os.fsencode(f.path), int(f.size), int(f.mtime_ns)) for i, f in enumerate(files))
+        with self._probe(rows) as conn:
+            hits = conn.execute(
+                """SELECT p.idx FROM temp.probe AS p JOIN embeddings AS e
+                   ON e.model_id = ? AND e.path = p.path
+                   AND e.size = p.size AND e.mtime_ns = p.mtime_ns""",
+                (model_id,),
+            ).fetchall()
+        cached_idx = {idx for (idx,) in hits}
+        cached = [f for i, f in enumerate(files) if i in cached_idx]
+        todo = [f for i, f in enumerate(files) if i not in cached_idx]
+        return cached, todo
+
+    def add_batch(self, model_id: int, files: Sequence[FileKey], embeddings: np.ndarray) -> None:
+        """Store one embedding per file, replacing older rows of the same path, in one committed transaction."""
+        vectors = self._checked_vectors(model_id, embeddings, len(files))
+        rows = [
+            (model_id, os.fsencode(f.path), int(f.size), int(f.mtime_ns), vector.tobytes())
+            for f, vector in zip(files, vectors)
+        ]
+        with self._write_transaction() as conn:
+            conn.executemany(_UPSERT, rows)
+
+    def prune(self, model_id: int, root: str, keep: Iterable[str]) -> int:
+        """Delete this model's rows for paths inside folder `root` that are not in `keep`; return how many."""
+        exact, prefix = _folder_prefix(root)
+        # Every path equal to or under root sorts in [exact, exact + (sep + 1)) byte-wise: an
+        # index range scan. That range also holds siblings like "/a/b-x" or "/a/b.txt", which
+        # the startswith check drops (and "/a/bc" is outside it: 'c' > sep + 1).
+        high = exact + bytes([prefix[-1] + 1])
+        keep_bytes = {os.fsencode(p) for p in keep}
+        with self._write_transaction() as conn:
+            rows = conn.execute(
+                "SELECT rowid, path FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?",
+                (model_id, exact, high),
+            ).fetchall()
+            doomed = [
+                (rowid,)
+                for rowid, path in rows
+                if (path == exact or path.startswith(prefix)) and path not in keep_bytes
+            ]
+            conn.executemany("DELETE FROM embeddings WHERE rowid = ?", doomed)
+        return len(doomed)
+
+    def load(self, model_id: int, paths: Sequence[str]) -> np.ndarray:
+        """Embeddings (float32, N x D) in the order of `paths`; KeyError naming the first missing path."""
+        dim = self._dim(model_id)
+        rows = ((i, os.fsencode(p), None, None) for i, p in enumerate(paths))
+        with self._probe(rows) as conn:
+            found = conn.execute(
+                """SELECT p.idx, e.vector FROM temp.probe AS p LEFT JOIN embeddings AS e
+                   ON e.model_id = ? AND e.path = p.path ORDER BY p.idx""",
+                (model_id,),
+            ).fetchall()
+        blobs = []
+        for idx, blob in found:
+            if blob is None:
+                raise KeyError(f"no cached embedding for {paths[idx]!r}")
+            blobs.append(blob)
+        flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
+        if flat.size != len(paths) * dim:
+            raise CacheError(f"{self.path}: stored vectors do not have dim {dim}")
+        return flat.reshape(len(paths), dim).astype(np.float32)
+
+    def count(self, model_id: int) -> int:
+        """How many embeddings are cached for this model."""
+        sql = "SELECT COUNT(*) FROM embeddings WHERE model_id = ?"
+        return self._conn.execute(sql, (model_id,)).fetchone()[0]
+
+    def close(self) -> None:
+        """Close the connection (a no-op when already closed)."""
+        try:
+            self._conn.execute("PRAGMA optimize")  # cheap; keeps the query planner's stats fresh
+        except sqlite3.Error:
+            pass
+        self._conn.close()
+
+    def __enter__(self) -> EmbeddingStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _configure(self) -> None:
+        """Connection pragmas. journal_mode reads the file, so a non-database fails here."""
+        # Only takes effect on a fresh file. A 512-d vector is 2 KiB: with the default 4 KiB
+        # pages only one row fits per page and the file is twice the data; at 32 KiB pages the
+        # overhead is ~10-15 % for 512, 768 and 1024-d vectors, and loading is faster too.
+        self._conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        # WAL: readers never block the writer and a commit is one append to the -wal file.
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode, synchronous=NORMAL fsyncs only at checkpoints, not at every commit. A
+        # commit has still been write()n to the -wal file before COMMIT returns, and that data
+        # lives in the OS page cache, which outlives our process: a kill -9 loses nothing that
+        # was committed. Only an OS crash or power cut can drop the last few commits, and even
+        # then the database stays consistent. For a cache that is the right trade for speed.
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate(self) -> None:
+        """Create the schema in a fresh file; refuse a file written by a newer schema."""
+        with self._write_transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CacheError(
+                    f"{self.path} was written by a newer Clipscape (cache schema {version}, this "
+                    f"version reads {SCHEMA_VERSION}). Upgrade Clipscape, or point "
+                    "CLIPSCAPE_CACHE_DIR at another folder."
+                )
+            if version == 0:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._conn.execute(_PROBE)
+
+    def _corrupt_error(self, exc: sqlite3.DatabaseError) -> CacheError:
+        """The message for an unreadable file.
+
+        We do not move or delete the file ourselves: another Clipscape process may have it
+        open (renaming it under a live WAL connection, or leaving its -wal file behind to be
+        replayed onto a fresh database, would do more harm), and the user may want to look at
+        it. It is only a cache, so deleting it costs one re-encode; the message says so.
+        """
+        return CacheError(
+            f"The embedding cache {self.path} is damaged or not a Clipscape cache ({exc}). "
+            f"It only holds recomputable data: close Clipscape, delete {self.path} and any "
+            f"{DB_NAME}-wal / {DB_NAME}-shm next to it, and start again."
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the write lock from the start, committed on a clean exit.
+
+        BEGIN IMMEDIATE waits (busy timeout) for another writer up front; a deferred BEGIN
+        that reads first and then writes can fail with SQLITE_BUSY without waiting.
+        """
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _probe(self, rows: Iterable[tuple[int, bytes, int | None, int | None]]) -> Iterator[sqlite3.Connection]:
+        """Fill temp.probe with (idx, path, size, mtime_ns) rows for the duration of a join.
+
+        The rows live in a read transaction that is rolled back afterwards, which also empties
+        the table again; the main database is only read.
+        """
+        self._conn.execute("BEGIN")
+        try:
+            self._conn.executemany("INSERT INTO temp.probe VALUES (?, ?, ?, ?)", rows)
+            yield self._conn
+        finally:
+            self._conn.execute("ROLLBACK")
+
+    def _dim(self, model_id: int) -> int:
+        """Embedding dim of a model row; ValueError for an id this cache does not know."""
+        if model_id not in self._dims:
+            row = self._conn.execute("SELECT dim FROM models WHERE id = ?", (model_id,)).fetchone()
+            if row is None:
+                raise ValueError(f"unknown model id {model_id} in {self.path}")
+            self._dims[model_id] = row[0]
+        return self._dims[model_id]
+
+    def _checked_vectors(self, model_id: int, embeddings: np.ndarray, n: int) -> np.ndarray:
+        """`embeddings` as contiguous little-endian float32 after checking it is n x dim."""
+        array = np.asarray(embeddings)
+        dim = self._dim(model_id)
+        if array.ndim != 2 or array.shape[0] != n:
+            raise ValueError(f"expected {n} embeddings as an N x D array, got shape {array.shape}")
+        if array.shape[1] != dim:
+            raise ValueError(f"embedding dim {array.shape[1]} does not match the model's dim {dim}")
+        return np.ascontiguousarray(array, dtype=VECTOR_DTYPE)
+
+
+def _folder_prefix(root: str) -> tuple[bytes, bytes]:
+    """(root itself, root + separator) as fsencoded bytes, ignoring trailing separators."""
+    sep = os.fsencode(os.sep)
+    exact = os.fsencode(root).rstrip(sep)
+    return exact, exact + sep
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """True when SQLite says the file is not a database or is malformed (not e.g. 'locked')."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    message = str(exc).lower()
+    return "not a database" in message or "malformed" in message

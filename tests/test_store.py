@@ -1,0 +1,296 @@
+"""Tests for models.store: the SQLite embedding cache."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.store import DB_NAME, PAGE_SIZE, CacheError, EmbeddingStore, default_cache_dir
+
+try:
+    from models.scan import ImageFile
+except ImportError:  # models/scan.py not written yet: the store only duck-types on these fields
+    ImageFile = namedtuple("ImageFile", "path size mtime_ns")
+
+REPO = Path(__file__).resolve().parents[1]
+DIM = 8
+
+
+def vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def files(names, size: int = 100, mtime_ns: int = 1_000) -> list:
+    return [ImageFile(f"/photos/{name}", size, mtime_ns) for name in names]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with EmbeddingStore(tmp_path / "cache") as s:
+        yield s
+
+
+@pytest.fixture
+def model(store):
+    return store.model_id("clip-a", {"name": "ViT-B-32", "pretrained": "laion"}, DIM)
+
+
+def test_creates_database_in_cache_dir(tmp_path):
+    with EmbeddingStore(tmp_path / "a" / "b"):
+        pass
+    assert (tmp_path / "a" / "b" / DB_NAME).is_file()
+
+
+def test_default_cache_dir_honours_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("CLIPSCAPE_CACHE_DIR", str(tmp_path / "here"))
+    assert default_cache_dir() == tmp_path / "here"
+    monkeypatch.delenv("CLIPSCAPE_CACHE_DIR")
+    assert "clipscape" in str(default_cache_dir()).lower()
+
+
+def test_wal_mode_schema_version_page_size(store):
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    conn.close()
+
+
+def test_roundtrip(store, model):
+    batch, emb = files(["a.jpg", "b.jpg", "c.jpg"]), vectors(3)
+    store.add_batch(model, batch, emb)
+    assert store.count(model) == 3
+    loaded = store.load(model, ["/photos/c.jpg", "/photos/a.jpg"])
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, emb[[2, 0]])
+
+
+def test_roundtrip_survives_reopen(tmp_path):
+    emb = vectors(2)
+    with EmbeddingStore(tmp_path) as s:
+        s.add_batch(s.model_id("k", {}, DIM), files(["a", "b"]), emb)
+    with EmbeddingStore(tmp_path) as s:
+        np.testing.assert_array_equal(s.load(s.model_id("k", {}, DIM), ["/photos/a", "/photos/b"]), emb)
+
+
+def test_load_missing_path_names_it(store, model):
+    store.add_batch(model, files(["a"]), vectors(1))
+    with pytest.raises(KeyError, match="nope.jpg"):
+        store.load(model, ["/photos/a", "/photos/nope.jpg"])
+
+
+def test_load_empty(store, model):
+    assert store.load(model, []).shape == (0, DIM)
+
+
+def test_partition_new_changed_unchanged(store, model):
+    store.add_batch(model, files(["same", "bigger", "touched"]), vectors(3))
+    same = ImageFile("/photos/same", 100, 1_000)
+    bigger = ImageFile("/photos/bigger", 101, 1_000)
+    touched = ImageFile("/photos/touched", 100, 1_001)
+    new = ImageFile("/photos/new", 100, 1_000)
+    cached, todo = store.partition(model, [new, same, bigger, touched])
+    assert cached == [same]
+    assert todo == [new, bigger, touched]
+
+
+def test_partition_many_files_is_fast(store, model):
+    many = files([f"{i}.jpg" for i in range(20_000)])
+    for start in range(0, len(many), 5_000):
+        store.add_batch(model, many[start : start + 5_000], vectors(5_000))
+    probe = many + files([f"new{i}.jpg" for i in range(5_000)])
+    t0 = time.perf_counter()
+    cached, todo = store.partition(model, probe)
+    assert time.perf_counter() - t0 < 5
+    assert len(cached) == 20_000 and len(todo) == 5_000
+
+
+def test_changed_file_replaces_its_row(store, model):
+    store.add_batch(model, [ImageFile("/photos/a", 1, 1)], vectors(1, seed=1))
+    store.add_batch(model, [ImageFile("/photos/a", 2, 2)], vectors(1, seed=2))
+    assert store.count(model) == 1
+    np.testing.assert_array_equal(store.load(model, ["/photos/a"]), vectors(1, seed=2))
+    assert store.partition(model, [ImageFile("/photos/a", 2, 2)])[1] == []
+
+
+def test_models_are_isolated(store):
+    a = store.model_id("clip-a", {"name": "a"}, DIM)
+    b = store.model_id("clip-b", {"name": "b"}, 4)
+    assert a != b and store.model_id("clip-a", {"name": "a"}, DIM) == a
+    store.add_batch(a, files(["x"]), vectors(1))
+    assert store.count(b) == 0
+    assert store.partition(b, files(["x"])) == ([], files(["x"]))
+    with pytest.raises(KeyError):
+        store.load(b, ["/photos/x"])
+
+
+def test_identity_is_stored_as_json(store, model):
+    conn = sqlite3.connect(store.path)
+    (text,) = conn.execute("SELECT identity FROM models WHERE id = ?", (model,)).fetchone()
+    conn.close()
+    assert '"name": "ViT-B-32"' in text
+
+
+def test_dim_mismatch(store, model):
+    with pytest.raises(ValueError, match="dim"):
+        store.add_batch(model, files(["a"]), vectors(1, dim=DIM + 1))
+    with pytest.raises(ValueError, match="dim"):
+        store.model_id("clip-a", {}, DIM + 1)
+    with pytest.raises(ValueError):
+        store.add_batch(model, files(["a", "b"]), vectors(1))
+    assert store.count(model) == 0
+
+
+def test_prune_only_under_root(store, model):
+    paths = ["/a/b/1.jpg", "/a/b/sub/2.jpg", "/a/b/keep.jpg", "/a/bc/3.jpg", "/a/b-x/4.jpg", "/a/5.jpg", "/a/b"]
+    store.add_batch(model, [ImageFile(p, 1, 1) for p in paths], vectors(len(paths)))
+    other = store.model_id("other", {}, DIM)
+    store.add_batch(other, [ImageFile("/a/b/1.jpg", 1, 1)], vectors(1))
+
+    removed = store.prune(model, "/a/b", keep=["/a/b/keep.jpg"])
+
+    assert removed == 3  # 1.jpg, sub/2.jpg, and the path equal to the root itself
+    left = {f.path for f in store.partition(model, [ImageFile(p, 1, 1) for p in paths])[0]}
+    assert left == {"/a/b/keep.jpg", "/a/bc/3.jpg", "/a/b-x/4.jpg", "/a/5.jpg"}
+    assert store.count(other) == 1
+
+
+def test_prune_root_with_trailing_separator(store, model):
+    store.add_batch(model, [ImageFile(p, 1, 1) for p in ["/a/b/1", "/a/bc/2"]], vectors(2))
+    assert store.prune(model, "/a/b/", keep=[]) == 1
+    assert store.count(model) == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file names are bytes")
+def test_non_utf8_path_roundtrip(store, model):
+    weird = os.fsdecode(b"/photos/caf\xe9-\xff.jpg")  # Latin-1 bytes: not valid UTF-8
+    emb = vectors(1)
+    store.add_batch(model, [ImageFile(weird, 5, 6)], emb)
+    assert store.partition(model, [ImageFile(weird, 5, 6)])[0] == [ImageFile(weird, 5, 6)]
+    np.testing.assert_array_equal(store.load(model, [weird]), emb)
+    assert store.prune(model, os.fsdecode(b"/photos"), keep=[weird]) == 0
+    assert store.prune(model, os.fsdecode(b"/photos"), keep=[]) == 1
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    (tmp_path / DB_NAME).write_bytes(b"this is not sqlite at all, just some text" * 100)
+    with pytest.raises(CacheError, match="delete") as info:
+        EmbeddingStore(tmp_path)
+    assert str(tmp_path / DB_NAME) in str(info.value)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    EmbeddingStore(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(CacheError, match="newer"):
+        EmbeddingStore(tmp_path)
+
+
+def test_writer_waits_for_another_connections_lock(tmp_path):
+    with EmbeddingStore(tmp_path) as s:
+        model = s.model_id("k", {}, DIM)
+        other = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # hold the write lock, like a CLI mid-batch
+        release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+        release.start()
+        s.add_batch(model, files(["a"]), vectors(1))  # waits instead of "database is locked"
+        release.join()
+        other.close()
+        assert s.count(model) == 1
+
+
+# -- kill -9 ---------------------------------------------------------------------------------
+
+BATCH, KILL_DIM = 200, 32
+
+
+def batch_vectors(i: int, n: int, dim: int) -> np.ndarray:
+    """The embeddings the child writes for batch i: deterministic, different per batch and row."""
+    return (np.arange(n * dim, dtype=np.float32).reshape(n, dim) % 997 + i * 0.5).astype(np.float32)
+
+
+def batch_files(i: int, n: int) -> list:
+    return [ImageFile(f"/kill/{i:05d}/{j:04d}.jpg", i, j) for j in range(n)]
+
+
+CHILD = (
+    "import numpy as np\n"
+    + inspect.getsource(batch_vectors)  # the child writes exactly what the test expects
+    + textwrap.dedent(
+        """
+        import sys, time
+        from collections import namedtuple
+        from models.store import EmbeddingStore
+        ImageFile = namedtuple("ImageFile", "path size mtime_ns")
+        cache, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+        store = EmbeddingStore(cache)
+        model = store.model_id("kill-test", {"name": "kill"}, dim)
+        i = 0
+        while True:
+            files = [ImageFile(f"/kill/{i:05d}/{j:04d}.jpg", i, j) for j in range(n)]
+            store.add_batch(model, files, batch_vectors(i, n, dim))
+            i += 1
+            time.sleep(0.002)
+        """
+    )
+)
+
+
+def _wait_for_rows(db: Path, rows: int, child: subprocess.Popen, timeout: float = 60) -> None:
+    """Poll the child's database with our own connection until it holds `rows` rows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.poll() is None, child.stderr.read().decode()
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                if conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] >= rows:
+                    return
+            finally:
+                conn.close()
+        except sqlite3.OperationalError:
+            pass  # file or table not created yet
+        time.sleep(0.02)
+    pytest.fail(f"child did not write {rows} rows in {timeout}s")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_kill_9_keeps_every_committed_batch(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path), str(BATCH), str(KILL_DIM)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_for_rows(tmp_path / DB_NAME, 3 * BATCH, child)
+        time.sleep(np.random.default_rng().uniform(0, 0.01))  # land anywhere in a batch
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+
+    with EmbeddingStore(tmp_path) as s:
+        assert s._conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        model = s.model_id("kill-test", {"name": "kill"}, KILL_DIM)
+        rows = s.count(model)
+        assert rows >= 3 * BATCH and rows % BATCH == 0, "a batch was partly committed"
+        for i in range(rows // BATCH):  # every committed batch is there, whole and intact
+            batch = batch_files(i, BATCH)
+            assert s.partition(model, batch) == (batch, [])
+            np.testing.assert_array_equal(s.load(model, [f.path for f in batch]), batch_vectors(i, BATCH, KILL_DIM))
