@@ -1,0 +1,228 @@
+"""Load an open_clip model and turn images and texts into L2-normalised embeddings.
+
+Three ways to name a model, as the command line and the model picker offer them:
+- an open_clip architecture + pretrained tag (``ViT-B-32`` / ``laion2b_s34b_b79k``), downloaded
+  once into open_clip's usual cache (see models.weights);
+- ``local-dir:FOLDER`` holding open_clip_config.json + open_clip_model.safetensors;
+- an architecture + a checkpoint file (``--pretrained model.safetensors`` or a .pt/.bin, which
+  is loaded with ``torch.load(weights_only=True)``, never plain pickle);
+and ``demo``, the tiny model trained on the shapes world that ships in resources/.
+
+The model's identity (name, tag or weights hash, preprocessing) is part of the embedding cache key,
+so embeddings from different models or preprocessing never mix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from models.weights import ModelUnavailable, pretrained_config, resolve
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+DEMO = "demo"
+DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo_model"
+LOCAL_DIR = "local-dir:"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the user asked for: a model name (or ``demo`` / ``local-dir:PATH``) and a tag or file."""
+
+    name: str = DEFAULT_MODEL
+    pretrained: str | None = DEFAULT_PRETRAINED
+
+    @classmethod
+    def parse(cls, model: str | None, pretrained: str | None = None) -> "ModelSpec":
+        """Fill in defaults: no model means ViT-B-32/laion2b; a hub name with no tag gets its first tag."""
+        model = (model or DEFAULT_MODEL).strip()
+        if model == DEMO or model.startswith(LOCAL_DIR):
+            return cls(model, None)
+        if pretrained is None:
+            pretrained = DEFAULT_PRETRAINED if model == DEFAULT_MODEL else _first_tag(model)
+        return cls(model, pretrained)
+
+    @property
+    def label(self) -> str:
+        return self.name if not self.pretrained else f"{self.name}/{self.pretrained}"
+
+
+def _first_tag(model: str) -> str | None:
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(model)
+    return tags[0] if tags else None
+
+
+def pick_device(requested: str = "auto") -> str:
+    """cuda, then Apple mps, then cpu for "auto"; an explicit device must exist."""
+    import torch
+
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelUnavailable("--device cuda was asked for, but torch sees no CUDA GPU")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelUnavailable("--device mps was asked for, but this torch build has no Apple MPS")
+    if requested not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {requested!r} (auto, cpu, cuda or mps)")
+    return requested
+
+
+class Encoder:
+    """An open_clip model ready for inference, with the preprocessing its weights were trained with."""
+
+    def __init__(self, model: Any, preprocess: Callable, tokenizer: Callable, device: str,
+                 identity: dict[str, Any]):
+        import torch
+
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.device = device
+        self.dtype = torch.float16 if device == "cuda" else torch.float32
+        self.identity = identity
+        self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+        self.input_size = _input_size(identity["preprocess"]["size"])
+        self.logit_scale = float(model.logit_scale.exp().item())
+        self.max_batch: int | None = None  # lowered after a CUDA out-of-memory error
+        with torch.inference_mode():
+            probe = torch.zeros(1, 3, self.input_size, self.input_size, device=device, dtype=self.dtype)
+            self.dim = int(model.encode_image(probe).shape[-1])
+
+    def encode_images(self, batch: "torch.Tensor") -> np.ndarray:
+        """Preprocessed image batch (B×3×H×W) → B×D float32 unit vectors.
+
+        On CUDA out-of-memory the batch is split in halves (and later batches stay that small), so a
+        too-large --batch-size slows the run down instead of ending it.
+        """
+        import torch
+
+        limit = self.max_batch or len(batch)
+        if len(batch) > limit:
+            return np.concatenate([self.encode_images(batch[i:i + limit]) for i in range(0, len(batch), limit)])
+        try:
+            with torch.inference_mode():
+                features = self.model.encode_image(batch.to(self.device, self.dtype, non_blocking=True))
+                return _unit(features)
+        except torch.cuda.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            self.max_batch = max(1, len(batch) // 2)
+            log.warning("out of GPU memory at batch %d; going on with %d", len(batch), self.max_batch)
+            if self.device == "cuda":
+                torch.cuda.empty_cache()
+            return self.encode_images(batch)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Texts → N×D float32 unit vectors (in chunks, so a long prompt ensemble stays small)."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), 256):
+                tokens = self.tokenizer(list(texts[i:i + 256])).to(self.device)
+                out.append(_unit(self.model.encode_text(tokens)))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+
+def _unit(features: "torch.Tensor") -> np.ndarray:
+    features = features.float()
+    features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return features.cpu().numpy()
+
+
+def _input_size(size: int | list[int] | tuple[int, ...]) -> int:
+    return int(size) if isinstance(size, int) else int(min(size))
+
+
+def load_encoder(spec: ModelSpec, device: str = "auto", cache_dir: str | None = None,
+                 tqdm_class: Any = None) -> Encoder:
+    """Build the Encoder for ``spec`` on ``device``; raises ModelUnavailable with a fix-it message.
+
+    ``cache_dir`` is where hub weights are cached (None: open_clip's usual Hugging Face cache);
+    ``tqdm_class`` receives download progress.
+    """
+    import open_clip
+
+    dev = pick_device(device)
+    name, pretrained, extra, identity = _locate(spec, cache_dir, tqdm_class)
+    precision = "fp16" if dev == "cuda" else "fp32"
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=pretrained, device=dev, precision=precision, weights_only=True, **extra)
+    except ModelUnavailable:
+        raise
+    except Exception as e:  # any failure to build the model (bad file, refused pickle, shape mismatch)
+        raise ModelUnavailable(f"cannot load model {spec.label}: {_first_line(e)}") from e
+    tokenizer = open_clip.get_tokenizer(name)
+    identity["preprocess"] = _preprocess_identity(model)
+    return Encoder(model, preprocess, tokenizer, dev, identity)
+
+
+def _locate(spec: ModelSpec, cache_dir: str | None, tqdm_class: Any) -> tuple[str, str | None, dict, dict]:
+    """(open_clip name, pretrained argument, extra kwargs, identity) for a spec."""
+    import open_clip
+
+    if spec.name == DEMO or spec.name.startswith(LOCAL_DIR):
+        folder = DEMO_DIR if spec.name == DEMO else Path(spec.name[len(LOCAL_DIR):]).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise ModelUnavailable(f"{folder} is not an open_clip model folder (no open_clip_config.json)")
+        weights = _weights_in(folder)
+        identity = {"source": "local-dir", "weights_sha256": file_sha256(weights)}
+        return f"{LOCAL_DIR}{folder}", None, {}, identity
+    if spec.name not in open_clip.list_models():
+        raise ModelUnavailable(f"unknown model {spec.name!r}; open_clip knows: {', '.join(open_clip.list_models())}")
+    if spec.pretrained is None:
+        raise ModelUnavailable(f"model {spec.name} has no downloadable weights; pass --pretrained FILE")
+    if os.path.isfile(spec.pretrained) or os.sep in spec.pretrained or spec.pretrained.endswith(
+            (".safetensors", ".pt", ".pth", ".bin")):
+        path = Path(spec.pretrained).expanduser()
+        if not path.is_file():
+            raise ModelUnavailable(f"checkpoint file not found: {path}")
+        return spec.name, str(path), {}, {"source": "file", "name": spec.name, "weights_sha256": file_sha256(path)}
+    cfg = pretrained_config(spec.name, spec.pretrained)
+    path = resolve(spec.name, spec.pretrained, cache_dir=cache_dir, tqdm_class=tqdm_class)
+    extra = {k: v for k, v in {
+        "image_mean": cfg.get("mean"), "image_std": cfg.get("std"),
+        "image_interpolation": cfg.get("interpolation"), "image_resize_mode": cfg.get("resize_mode"),
+        "force_quick_gelu": cfg.get("quick_gelu") or None}.items() if v is not None}
+    return spec.name, str(path), extra, {"source": "hub", "name": spec.name, "tag": spec.pretrained}
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _weights_in(folder: Path) -> Path:
+    for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "open_clip_model.bin"):
+        if (folder / name).is_file():
+            return folder / name
+    raise ModelUnavailable(f"{folder} has open_clip_config.json but no open_clip_model.safetensors")
+
+
+def _preprocess_identity(model: Any) -> dict[str, Any]:
+    cfg = getattr(getattr(model, "visual", None), "preprocess_cfg", {}) or {}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(cfg.items())}
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (checkpoints can be gigabytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

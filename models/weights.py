@@ -1,0 +1,129 @@
+"""Find the weights file behind an open_clip model name + pretrained tag, downloading it if needed.
+
+open_clip downloads on its own, but with no network its Hugging Face client retries for about a
+minute before failing, and its message does not say what to do. Here the local cache is asked
+first, then the hub is probed with a short timeout, so an offline user gets a clear error in a
+few seconds, and a user who is online gets the ordinary download (with a progress bar) into the
+same cache open_clip uses, so weights fetched by other open_clip tools are reused.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+PROBE_TIMEOUT_S = 3.0
+HF_HUB_HOST = "huggingface.co"
+
+
+class ModelUnavailable(RuntimeError):
+    """The model's weights cannot be had (offline and not cached, unknown tag, missing file)."""
+
+
+def pretrained_config(name: str, tag: str) -> dict[str, Any]:
+    """open_clip's record for ``name``/``tag`` (where it downloads from, preprocessing); errors name the valid tags."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        hint = f"known tags for {name}: {', '.join(tags)}" if tags else \
+            f"{name!r} has no downloadable weights in open_clip"
+        raise ModelUnavailable(f"unknown pretrained tag {tag!r} for model {name!r} ({hint})")
+    return cfg
+
+
+def resolve(name: str, tag: str, cache_dir: str | None = None, tqdm_class: Any = None) -> Path:
+    """Return a local file with the weights for ``name``/``tag``, downloading them if not cached.
+
+    Raises ModelUnavailable within about PROBE_TIMEOUT_S when the weights are not cached and the
+    download host cannot be reached.
+    """
+    cfg = pretrained_config(name, tag)
+    if cfg.get("file"):
+        return Path(cfg["file"])
+    if cfg.get("hf_hub"):
+        return _resolve_hf(cfg["hf_hub"], name, tag, cache_dir, tqdm_class)
+    if cfg.get("url"):
+        return _resolve_url(cfg["url"], name, tag, cache_dir)
+    raise ModelUnavailable(f"open_clip lists no download location for {name}/{tag}")
+
+
+def _candidates(hf_hub: str) -> tuple[str, list[str]]:
+    """open_clip's 'org/repo/file' form (a trailing slash means the default file), safetensors first.
+
+    Mirrors open_clip.pretrained._get_safe_alternatives, so we look for the same files it would.
+    """
+    from open_clip.pretrained import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    repo, filename = os.path.split(hf_hub)
+    filename = filename or HF_WEIGHTS_NAME
+    if filename == HF_WEIGHTS_NAME:
+        return repo, [HF_SAFE_WEIGHTS_NAME, filename]
+    if filename.endswith((".bin", ".pth")):
+        return repo, [filename[:-4] + ".safetensors", filename]
+    return repo, [filename]
+
+
+def _resolve_hf(hf_hub: str, name: str, tag: str, cache_dir: str | None, tqdm_class: Any) -> Path:
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    repo, names = _candidates(hf_hub)
+    for filename in names:
+        hit = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
+        if isinstance(hit, str):
+            return Path(hit)
+    _require_network(_hf_endpoint_host(), name, tag)
+    last_error: Exception | None = None
+    for filename in names:
+        try:
+            return Path(hf_hub_download(repo, filename, cache_dir=cache_dir, tqdm_class=tqdm_class,
+                                        library_name="clipscape"))
+        except Exception as e:  # the safetensors twin may not exist; fall through to the next name
+            last_error = e
+    raise ModelUnavailable(f"could not download {name}/{tag} from {repo}: {last_error}")
+
+
+def _resolve_url(url: str, name: str, tag: str, cache_dir: str | None) -> Path:
+    import open_clip
+
+    target = Path(cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+    if target.is_file():
+        return target
+    _require_network(urllib.parse.urlparse(url).hostname or "", name, tag)
+    return Path(open_clip.download_pretrained_from_url(url, cache_dir=cache_dir))
+
+
+def _hf_endpoint_host() -> str:
+    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HF_HUB_HOST}")
+    return urllib.parse.urlparse(endpoint).hostname or HF_HUB_HOST
+
+
+def _require_network(host: str, name: str, tag: str) -> None:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        reason = "HF_HUB_OFFLINE is set"
+    else:
+        reason = probe(host)
+        if reason is None:
+            return
+    raise ModelUnavailable(
+        f"model {name}/{tag} is not downloaded yet and cannot be fetched ({reason}). "
+        f"Connect to the internet once to download it, or use a model on disk: "
+        f"--model local-dir:FOLDER, --model ARCH --pretrained FILE.safetensors, or --model demo.")
+
+
+def probe(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None if ``host`` (or the configured HTTPS proxy) accepts a TCP connection, else the reason."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy:
+        parsed = urllib.parse.urlparse(proxy if "//" in proxy else f"http://{proxy}")
+        host, port = parsed.hostname or host, parsed.port or 8080
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"cannot resolve {host}: no network?"
+    except OSError as e:
+        return f"cannot connect to {host}:{port}: {e.strerror or e}"
