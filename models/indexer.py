@@ -1,0 +1,161 @@
+"""Turn folders of images into a Collection of embeddings, encoding only what the cache lacks.
+
+``index()`` is a generator: it yields an IndexProgress after the scan and after every batch, and
+returns the Collection when done (``collection = yield from index(...)``, or see ``run()``).
+Stopping the iteration cancels the job; every finished batch is already committed to the store, so
+the next run picks up where this one stopped.
+
+Decoding runs in a thread pool a couple of batches ahead of the model, so on a CPU the JPEG decode
+of batch k+1 overlaps the forward pass of batch k (Pillow and torch both release the GIL).
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Generator, Iterable, Sequence, TypeVar
+
+import numpy as np
+
+from models.encoder import Encoder
+from models.images import ImageLoadError, load_rgb
+from models.scan import ImageFile, Skipped, iter_scan
+from models.store import EmbeddingStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class Collection:
+    """The images of one folder (or several) as the model sees them: paths + unit-length embeddings."""
+
+    paths: list[str]
+    embeddings: np.ndarray  # N×D float32, rows L2-normalised
+    model_key: str = ""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def index_of(self, path: str | os.PathLike) -> int:
+        """Row of ``path`` (absolute or as given); ValueError if it is not in the collection."""
+        target = os.path.abspath(os.fspath(path))
+        try:
+            return self.paths.index(target)
+        except ValueError:
+            raise ValueError(f"{path} is not among the indexed images") from None
+
+
+@dataclass
+class IndexProgress:
+    """Where an index run stands; ``stage`` is "scan", "encode" or "done"."""
+
+    stage: str
+    total: int = 0          # images found
+    done: int = 0           # images handled so far (reused + embedded + skipped while encoding)
+    embedded: int = 0
+    reused: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
+          *, batch_size: int = 32, decode_workers: int | None = None, include_hidden: bool = False,
+          ) -> Generator[IndexProgress, None, Collection]:
+    """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection."""
+    start = time.perf_counter()
+    roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    roots = [os.path.abspath(os.fspath(p)) for p in roots]
+    for root in roots:
+        if not os.path.exists(root):
+            raise FileNotFoundError(f"no such file or folder: {root}")
+    files, skipped = [], []
+    for item in iter_scan(roots, include_hidden=include_hidden):
+        (files if isinstance(item, ImageFile) else skipped).append(item)
+    progress = IndexProgress("scan", total=len(files), skipped=skipped)
+    yield progress
+
+    model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
+    keep = {f.path for f in files}
+    for root in roots:
+        if os.path.isdir(root):
+            store.prune(model_id, root, keep)
+    cached, todo = store.partition(model_id, files)
+    progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
+    failed: set[str] = set()
+    for batch_files, tensors, problems in _decoded_batches(todo, encoder, batch_size, decode_workers):
+        if tensors:
+            import torch
+
+            store.add_batch(model_id, batch_files, encoder.encode_images(torch.stack(tensors)))
+        failed.update(p.path for p in problems)
+        progress.skipped.extend(problems)
+        progress.embedded += len(batch_files)
+        progress.done += len(batch_files) + len(problems)
+        progress.seconds = time.perf_counter() - start
+        yield progress
+
+    good = [f.path for f in files if f.path not in failed]
+    collection = Collection(good, store.load(model_id, good), encoder.key)
+    progress.stage, progress.seconds = "done", time.perf_counter() - start
+    yield progress
+    return collection
+
+
+def _decoded_batches(todo: Sequence[ImageFile], encoder: Encoder, batch_size: int, workers: int | None):
+    """Yield (files, tensors, skipped) per batch, decoding ahead in a thread pool."""
+    if not todo:
+        return
+    workers = workers or min(4, os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clipscape-decode")
+    pending: deque[tuple[ImageFile, Future]] = deque()
+    ahead = iter(todo)
+    lookahead = batch_size * 2 + workers
+    try:
+        _fill(pending, ahead, pool, encoder, lookahead)
+        while pending:
+            files, tensors, problems = [], [], []
+            while pending and len(files) + len(problems) < batch_size:
+                file, future = pending.popleft()
+                try:
+                    tensors.append(future.result())
+                    files.append(file)
+                except ImageLoadError as e:
+                    problems.append(Skipped(file.path, str(e)))
+                _fill(pending, ahead, pool, encoder, lookahead)
+            yield files, tensors, problems
+    finally:  # on cancel, drop queued decodes and wait only for the few already running
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fill(pending: deque, ahead: Iterable[ImageFile], pool: ThreadPoolExecutor, encoder: Encoder, n: int) -> None:
+    while len(pending) < n:
+        file = next(ahead, None)
+        if file is None:
+            return
+        pending.append((file, pool.submit(_decode, file.path, encoder)))
+
+
+def _decode(path: str, encoder: Encoder):
+    """File → preprocessed tensor; any failure becomes ImageLoadError with a human reason."""
+    image = load_rgb(path, min_side=encoder.input_size)
+    try:
+        return encoder.preprocess(image)
+    except Exception as e:  # a transform failing on an odd size is a property of the file, not a crash
+        raise ImageLoadError(f"could not preprocess image: {e}") from e
+
+
+def run(gen: Generator[T, None, "Collection"], on_progress=None):
+    """Drive a progress generator to the end, calling ``on_progress(item)``; return its return value."""
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(item)

@@ -1,0 +1,42 @@
+"""Shared fixtures: the bundled demo model, shapes-world folders, an isolated cache per test."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own embedding cache, and no test can reach the model hub."""
+    monkeypatch.setenv("CLIPSCAPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.clipscape-test.invalid")
+
+
+@pytest.fixture(scope="session")
+def demo_encoder():
+    from models.encoder import ModelSpec, load_encoder
+
+    return load_encoder(ModelSpec.parse("demo"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shapes_folder(tmp_path_factory):
+    """A small folder of shapes-world JPEGs: [(path, scene)], two of each colour × shape."""
+    from models.shapes_world import write_folder
+
+    folder = tmp_path_factory.mktemp("shapes")
+    return folder, write_folder(folder, 48, seed=7, size=160)
+
+
+def index_folder(folder, encoder, cache_dir, **kwargs):
+    """Run the indexer to the end; return (collection, last progress)."""
+    from models.indexer import index, run
+    from models.store import EmbeddingStore
+
+    seen = []
+    with EmbeddingStore(cache_dir) as store:
+        collection = run(index(folder, encoder, store, **kwargs), seen.append)
+    return collection, seen[-1]

@@ -1,0 +1,163 @@
+"""Indexing a folder: skips, cache reuse, changed and deleted files, cancel, kill -9 and resume."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.indexer import index
+from models.projection import pca_2d, umap_2d
+from models.search import search, similar
+from models.shapes_world import write_folder
+from models.store import EmbeddingStore
+
+from conftest import index_folder
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def folder(tmp_path, shapes_folder):
+    src, _ = shapes_folder
+    dst = tmp_path / "photos"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_bad_files_are_skipped_with_reasons_and_the_run_goes_on(folder, demo_encoder, tmp_path):
+    (folder / "notes.jpg").write_text("this is not an image")
+    good = sorted(folder.glob("00*.jpg"))
+    (folder / "truncated.jpg").write_bytes(good[0].read_bytes()[:300])
+    (folder / "empty.png").write_bytes(b"")
+    collection, progress = index_folder(folder, demo_encoder, tmp_path / "c", batch_size=8)
+    reasons = {Path(s.path).name: s.reason for s in progress.skipped}
+    assert set(reasons) == {"notes.jpg", "truncated.jpg", "empty.png"}
+    assert all(reasons.values())
+    assert len(collection) == len(good) == progress.embedded
+    assert collection.embeddings.shape == (len(good), demo_encoder.dim)
+    assert np.allclose(np.linalg.norm(collection.embeddings, axis=1), 1, atol=1e-5)
+
+
+def test_reopening_encodes_only_new_and_changed_files_and_drops_deleted(folder, demo_encoder, tmp_path):
+    cache = tmp_path / "c"
+    first, p1 = index_folder(folder, demo_encoder, cache)
+    assert (p1.embedded, p1.reused) == (48, 0)
+    files = sorted(folder.glob("*.jpg"))
+    files[0].unlink()                                          # deleted
+    changed = files[1]
+    write_folder(tmp_path / "other", 1, seed=99)[0][0].replace(changed)   # changed content
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+    shutil.copy(files[2], folder / "new.jpg")                  # new
+    second, p2 = index_folder(folder, demo_encoder, cache)
+    assert (p2.embedded, p2.reused, p2.total) == (2, 46, 48)
+    assert str(files[0]) not in second.paths
+    row = second.index_of(changed)
+    assert not np.allclose(second.embeddings[row], first.embeddings[first.index_of(changed)])
+    with EmbeddingStore(cache) as store:
+        assert store.count(store.model_id(demo_encoder.key, demo_encoder.identity, demo_encoder.dim)) == 48
+
+
+def test_cancel_keeps_finished_batches(folder, demo_encoder, tmp_path):
+    cache = tmp_path / "c"
+    with EmbeddingStore(cache) as store:
+        job = index(folder, demo_encoder, store, batch_size=8)
+        stages = [next(job).stage, next(job).stage]
+        job.close()                                            # the user pressed Cancel
+        assert stages == ["scan", "encode"]
+    _, progress = index_folder(folder, demo_encoder, cache, batch_size=8)
+    assert (progress.reused, progress.embedded) == (8, 40)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_tiny_folders_work_end_to_end(n, tmp_path, demo_encoder):
+    write_folder(tmp_path / "tiny", n, seed=n)
+    collection, progress = index_folder(tmp_path / "tiny", demo_encoder, tmp_path / "c")
+    assert len(collection) == n == progress.embedded
+    assert len(search(collection, demo_encoder, "a red circle", top=10)) == n
+    assert len(similar(collection, 0, top=10)) == n - 1
+    for coords in (pca_2d(collection.embeddings), umap_2d(collection.embeddings)):
+        assert coords.shape == (n, 2) and np.isfinite(coords).all()
+
+
+def test_empty_folder_gives_an_empty_collection(tmp_path, demo_encoder):
+    (tmp_path / "empty").mkdir()
+    collection, progress = index_folder(tmp_path / "empty", demo_encoder, tmp_path / "c")
+    assert len(collection) == 0 and collection.embeddings.shape == (0, demo_encoder.dim)
+
+
+def test_cuda_out_of_memory_halves_the_batch_and_goes_on(folder, demo_encoder, tmp_path, monkeypatch):
+    real = demo_encoder.model.encode_image
+    sizes = []
+
+    def picky(batch, *a, **k):
+        sizes.append(len(batch))
+        if len(batch) > 4:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(batch, *a, **k)
+
+    monkeypatch.setattr(demo_encoder.model, "encode_image", picky)
+    monkeypatch.setattr(demo_encoder, "max_batch", None)
+    collection, progress = index_folder(folder, demo_encoder, tmp_path / "c", batch_size=16)
+    assert progress.embedded == 48 and demo_encoder.max_batch == 4
+    assert sizes[:3] == [16, 8, 4] and max(sizes[3:]) == 4
+    monkeypatch.undo()
+    reference, _ = index_folder(folder, demo_encoder, tmp_path / "c2", batch_size=16)
+    assert np.allclose(collection.embeddings, reference.embeddings, atol=1e-5)
+
+
+SLOW_ENCODE = """
+import sys, time
+import models.store as store
+add = store.EmbeddingStore.add_batch
+def slow(self, *a, **k):
+    add(self, *a, **k)
+    time.sleep(0.4)
+store.EmbeddingStore.add_batch = slow
+from models.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_mid_encode_loses_at_most_a_batch_and_resumes(folder, tmp_path):
+    cache = tmp_path / "c"
+    cmd = [sys.executable, "-c", SLOW_ENCODE, "encode", str(folder), "--model", "demo",
+           "--batch-size", "4", "--cache-dir", str(cache), "--quiet"]
+    child = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = cache / "embeddings.sqlite"
+    committed = 0
+    deadline = time.monotonic() + 120
+    while committed < 12 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+                    committed = con.execute("select count(*) from embeddings").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+    assert child.poll() is None, child.stderr.read().decode()
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    with sqlite3.connect(db) as con:
+        assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        kept = con.execute("select count(*) from embeddings").fetchone()[0]
+    assert kept >= committed and kept % 4 == 0 and kept < 48
+
+    from models.cli import main
+    import json
+    import io
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["encode", str(folder), "--model", "demo", "--cache-dir", str(cache), "--json", "--quiet"]) == 0
+    summary = json.loads(out.getvalue())
+    assert summary["reused"] == kept and summary["embedded"] == 48 - kept
