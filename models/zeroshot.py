@@ -1,0 +1,89 @@
+"""Zero-shot classification: class names become text embeddings, each image gets the nearest class.
+
+As in the CLIP paper (Radford et al. 2021, §3.1.4), each class name is put into 80 prompt
+templates ("a bad photo of a {}.", "a sculpture of a {}.", …); the template embeddings are
+averaged and renormalised, which is more accurate than any single prompt. The templates are the
+ones open_clip ships for ImageNet. Probabilities are a softmax over the cosine similarities scaled
+by the model's learnt logit scale, the same scaling the model was trained with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from models.encoder import Encoder
+
+UNKNOWN = "unknown"
+SINGLE_TEMPLATE = "a photo of a {}."
+
+
+def ensemble_templates() -> tuple[Callable[[str], str], ...]:
+    """The CLIP paper's 80 ImageNet prompt templates (from open_clip)."""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    return OPENAI_IMAGENET_TEMPLATES
+
+
+def parse_classes(text: str) -> list[str]:
+    """"cat, dog,,car" → ["cat", "dog", "car"]; commas or new lines separate; duplicates dropped."""
+    names = [part.strip() for line in text.splitlines() for part in line.split(",")]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def class_embeddings(encoder: Encoder, classes: Sequence[str], ensemble: bool = True) -> np.ndarray:
+    """C×D unit vectors, one per class: the mean of its prompt embeddings (or the single prompt)."""
+    if not classes:
+        raise ValueError("no class names given")
+    templates = ensemble_templates() if ensemble else (SINGLE_TEMPLATE.format,)
+    prompts = [t(name) for name in classes for t in templates]
+    per_prompt = encoder.encode_texts(prompts).reshape(len(classes), len(templates), -1)
+    mean = per_prompt.mean(axis=1)
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True).clip(1e-12)
+
+
+@dataclass(frozen=True)
+class Classification:
+    classes: list[str]
+    probabilities: np.ndarray  # N×C softmax over classes
+    best: np.ndarray           # N ints: index into classes, or -1 when below the threshold
+
+    def label(self, i: int) -> str:
+        return self.classes[self.best[i]] if self.best[i] >= 0 else UNKNOWN
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.label(i) for i in range(len(self.best))]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Probability of each image's top class (also when it fell below the threshold)."""
+        return self.probabilities.max(axis=1) if len(self.classes) else np.zeros(len(self.best))
+
+    def counts(self) -> dict[str, int]:
+        """Images per class, "unknown" last, for legends."""
+        counts = {name: int((self.best == i).sum()) for i, name in enumerate(self.classes)}
+        counts[UNKNOWN] = int((self.best < 0).sum())
+        return counts
+
+
+def classify(embeddings: np.ndarray, class_embs: np.ndarray, logit_scale: float,
+             classes: Sequence[str], threshold: float = 0.0) -> Classification:
+    """Per image: softmax(logit_scale × cosine) over classes; top class, or unknown below ``threshold``."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, not {threshold}")
+    logits = logit_scale * (embeddings @ class_embs.T)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    best = probs.argmax(axis=1)
+    best = np.where(probs[np.arange(len(best)), best] >= threshold, best, -1) if len(best) else best
+    return Classification(list(classes), probs.astype(np.float32), best.astype(np.int64))
+
+
+def zero_shot(embeddings: np.ndarray, encoder: Encoder, classes: Sequence[str], threshold: float = 0.0,
+              ensemble: bool = True) -> Classification:
+    """Classify every image into ``classes`` with ``encoder``'s text tower."""
+    return classify(embeddings, class_embeddings(encoder, classes, ensemble), encoder.logit_scale,
+                    classes, threshold)

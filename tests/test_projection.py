@@ -1,0 +1,137 @@
+"""Tests for models.projection: PCA and UMAP maps of unit embeddings, scaled into [-1, 1].
+
+UMAP fits cost seconds each (the first one also compiles numba code), so the UMAP tests share a
+few fits through module-scoped fixtures.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.projection import UMAP_MIN_POINTS, normalise, pca_2d, project, umap_2d
+
+DIM = 64
+SIZES = (0, 1, 2, 3, 4, 5, 6, 12, 40)
+
+
+def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def three_clusters(per_cluster: int = 20, spread: float = 0.15, seed: int = 1):
+    """Unit vectors around three random (nearly orthogonal) directions; (vectors, labels)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((3, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(3), per_cluster)
+    x = centres[labels] + spread * rng.standard_normal((len(labels), DIM)) / np.sqrt(DIM)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def assert_valid_map(coords: np.ndarray, n: int) -> None:
+    assert coords.shape == (n, 2)
+    assert coords.dtype == np.float32
+    assert np.isfinite(coords).all()
+    assert np.all(np.abs(coords) <= 1.0)
+    if n >= 2:  # distinct points: scaled so the farthest coordinate is exactly ±1, centred
+        assert np.abs(coords).max() == pytest.approx(1.0)
+        np.testing.assert_allclose(coords.mean(axis=0), 0.0, atol=1e-6)
+        assert len({tuple(c) for c in coords.round(4)}) == n, "distinct inputs collapsed together"
+
+
+def assert_clusters_apart(coords: np.ndarray, labels: np.ndarray) -> None:
+    """Every point is nearer its own cluster's centroid than any other cluster's."""
+    centroids = np.stack([coords[labels == k].mean(axis=0) for k in range(3)])
+    distances = np.linalg.norm(coords[:, None, :] - centroids[None], axis=2)
+    nearest = distances.argmin(axis=1)
+    assert (nearest == labels).all(), f"{(nearest != labels).sum()} points nearer another cluster"
+
+
+# --- PCA --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", SIZES)
+def test_pca_any_size(n):
+    coords = pca_2d(unit_vectors(n))
+    assert_valid_map(coords, n)
+    if n == 1:
+        np.testing.assert_array_equal(coords, [[0.0, 0.0]])
+
+
+def test_pca_matches_the_leading_components_up_to_sign_and_scale():
+    x = unit_vectors(40).astype(np.float64)
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    expected = centred @ vt[:2].T
+    coords = pca_2d(x).astype(np.float64)
+    for axis in range(2):  # same direction, possibly flipped, one common scale
+        r = np.corrcoef(coords[:, axis], expected[:, axis])[0, 1]
+        assert abs(r) == pytest.approx(1.0, abs=1e-5)
+    ratio = np.abs(coords).max() / np.abs(expected).max()
+    np.testing.assert_allclose(np.abs(coords), np.abs(expected) * ratio, atol=1e-5)
+
+
+def test_pca_is_deterministic_and_handles_identical_points():
+    x = unit_vectors(12)
+    np.testing.assert_array_equal(pca_2d(x), pca_2d(x.copy()))
+    same = np.repeat(x[:1], 5, axis=0)
+    np.testing.assert_array_equal(pca_2d(same), np.zeros((5, 2), np.float32))
+
+
+def test_pca_keeps_clusters_apart():
+    x, labels = three_clusters()
+    coords = pca_2d(x)
+    assert_valid_map(coords, len(x))
+    assert_clusters_apart(coords, labels)
+
+
+def test_normalise_centres_and_scales():
+    coords = normalise(np.array([[2.0, 10.0], [3.0, 14.0], [4.0, 12.0]]))
+    np.testing.assert_allclose(coords, [[-0.5, -1.0], [0.0, 1.0], [0.5, 0.0]])
+    assert normalise(np.zeros((0, 2))).shape == (0, 2)
+
+
+# --- UMAP -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def umap_maps():
+    """UMAP of every size in SIZES, fitted once for the module: {n: (input, coords)}."""
+    maps = {}
+    for n in SIZES:
+        x = unit_vectors(n, seed=n)
+        maps[n] = (x, umap_2d(x, seed=0))
+    return maps
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_umap_any_size(n, umap_maps):
+    x, coords = umap_maps[n]
+    assert_valid_map(coords, n)
+    if n < UMAP_MIN_POINTS:  # too few points for a neighbour graph: the PCA map
+        np.testing.assert_array_equal(coords, pca_2d(x))
+    else:  # a real UMAP fit, not the PCA fallback
+        assert not np.allclose(coords, pca_2d(x), atol=1e-2)
+
+
+def test_umap_same_seed_same_map(umap_maps):
+    x, coords = umap_maps[40]
+    np.testing.assert_array_equal(umap_2d(x, seed=0), coords)
+    assert not np.allclose(umap_2d(x, seed=1), coords, atol=1e-3)  # the seed matters
+
+
+def test_umap_keeps_clusters_apart():
+    x, labels = three_clusters()
+    coords = umap_2d(x, seed=0)
+    assert_valid_map(coords, len(x))
+    assert_clusters_apart(coords, labels)
+
+
+# --- project() --------------------------------------------------------------------------------
+
+def test_project_dispatches_by_method(umap_maps):
+    x, umap_coords = umap_maps[12]
+    assert project(x, "none") is None
+    np.testing.assert_array_equal(project(x, "pca"), pca_2d(x))
+    np.testing.assert_array_equal(project(x, "umap", seed=0), umap_coords)
+    with pytest.raises(ValueError, match="tsne"):
+        project(x, "tsne")
