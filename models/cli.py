@@ -1,0 +1,307 @@
+"""The ``clipscape`` command line: the same core as the desktop app, headless.
+
+Every command indexes the folder first (only new or changed images are encoded; the rest come
+from the cache), then does its job. Progress bars go to stderr; ``--json`` prints one JSON
+document on stdout for scripts. Exit status: 0 when the run completed (skipped files are listed,
+not fatal), 2 for a usage error, 1 with a one-line reason for anything fatal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from models.weights import ModelUnavailable
+
+PROG = "clipscape"
+
+
+class Fatal(Exception):
+    """A one-line, user-facing reason to stop with exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("model and cache")
+    g.add_argument("--model", default=None,
+                   help="open_clip model name (default ViT-B-32), 'local-dir:FOLDER', or 'demo' (bundled, offline)")
+    g.add_argument("--pretrained", default=None,
+                   help="pretrained tag (default laion2b_s34b_b79k for ViT-B-32) or a checkpoint file")
+    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    g.add_argument("--batch-size", type=_positive, default=32, metavar="N")
+    g.add_argument("--decode-workers", type=_positive, default=None, metavar="N",
+                   help="threads decoding images ahead of the model (default: up to 4, by CPU count)")
+    g.add_argument("--cache-dir", default=None,
+                   help="where embeddings are cached (default: $CLIPSCAPE_CACHE_DIR or the user cache dir)")
+    g.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
+    g.add_argument("--json", action="store_true", help="print a JSON document on stdout")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    parser = argparse.ArgumentParser(prog=PROG, description="Explore a folder of images with a CLIP model.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("encode", parents=[common], help="embed every image of FOLDER into the cache")
+    p.add_argument("folder")
+    p = sub.add_parser("search", parents=[common], help="rank images by similarity to a caption")
+    p.add_argument("folder")
+    p.add_argument("caption")
+    p.add_argument("--top", type=_positive, default=10, metavar="K")
+    p = sub.add_parser("similar", parents=[common], help="images most similar to IMAGE")
+    p.add_argument("folder")
+    p.add_argument("image")
+    p.add_argument("--top", type=_positive, default=10, metavar="K")
+    p = sub.add_parser("classify", parents=[common], help="zero-shot class for every image")
+    p.add_argument("folder")
+    _class_args(p, required=True)
+    p = sub.add_parser("export", parents=[common], help="write embeddings, map, classes, scores to CSV")
+    p.add_argument("folder")
+    p.add_argument("--csv", required=True, metavar="OUT", help="the CSV file to write")
+    _class_args(p, required=False)
+    p.add_argument("--query", default=None, help="add a 'score' column: similarity to this caption")
+    p.add_argument("--projection", choices=("umap", "pca", "none"), default="umap")
+    p.add_argument("--seed", type=int, default=0, help="UMAP random seed (default 0)")
+    return parser
+
+
+def _class_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--classes", required=required, default=None,
+                   help='comma-separated class names, e.g. "cat,dog,car"')
+    p.add_argument("--threshold", type=_probability, default=0.0,
+                   help="below this probability an image is 'unknown' (0-1, default 0)")
+    p.add_argument("--single-template", action="store_true",
+                   help='use only "a photo of a {}." instead of the 80-prompt ensemble')
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clipscape`` console script."""
+    multiprocessing.freeze_support()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    classes = getattr(args, "classes", None)  # only classify and export have --classes
+    if classes is not None:
+        from models.zeroshot import parse_classes
+
+        args.class_list = parse_classes(classes)
+        if not args.class_list:
+            parser.error("--classes needs at least one class name")
+    if args.command == "search" and not args.caption.strip():
+        parser.error("the caption is empty")
+    if getattr(args, "query", None) is not None and not args.query.strip():
+        parser.error("--query is empty")
+    from models.store import CacheError
+
+    try:
+        result = COMMANDS[args.command](args)
+    except (Fatal, ModelUnavailable, CacheError, OSError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished batches are cached, rerun to resume", file=sys.stderr)
+        return 130
+    _emit(args, result)
+    return 0
+
+
+# --- shared steps -----------------------------------------------------------------------------
+
+def _load(args):
+    """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar."""
+    from models.encoder import ModelSpec, load_encoder
+    from models.indexer import index, run
+    from models.store import EmbeddingStore
+
+    folder = os.path.abspath(args.folder)
+    if not os.path.exists(folder):
+        raise Fatal(f"no such folder: {_show(args.folder)}")
+    encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
+    with EmbeddingStore(args.cache_dir) as store, _Bar(args, "encoding", "img") as bar:
+        collection = run(index(folder, encoder, store, batch_size=args.batch_size,
+                               decode_workers=args.decode_workers, include_hidden=args.include_hidden),
+                         bar.update)
+    summary = bar.last
+    for s in summary.skipped:
+        if not args.json:
+            print(f"skipped {_show(s.path)}: {s.reason}", file=sys.stderr)
+    return encoder, collection, summary
+
+
+def _summary(args, encoder, summary) -> dict[str, Any]:
+    return {
+        "folder": os.path.abspath(args.folder),
+        "model": encoder.identity,
+        "device": encoder.device,
+        "images": summary.total,
+        "embedded": summary.embedded,
+        "reused": summary.reused,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in summary.skipped],
+        "seconds": round(summary.seconds, 3),
+        "images_per_second": round(summary.images_per_second, 2),
+    }
+
+
+class _Bar:
+    """tqdm progress on stderr for IndexProgress items; remembers the last one."""
+
+    def __init__(self, args, desc: str, unit: str):
+        self.args, self.desc, self.unit, self.bar, self.last = args, desc, unit, None, None
+
+    def __enter__(self):
+        return self
+
+    def update(self, p) -> None:
+        self.last = p
+        if self.args.quiet or p.stage == "scan":
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=p.total, initial=p.done, desc=self.desc, unit=self.unit, file=sys.stderr,
+                            dynamic_ncols=True, leave=False)
+        self.bar.n = p.done
+        self.bar.refresh()
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _show(path: str) -> str:
+    """A path printable on any terminal (undecodable bytes shown as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def cmd_encode(args) -> dict[str, Any]:
+    encoder, collection, summary = _load(args)
+    out = _summary(args, encoder, summary)
+    out["text"] = (f"{len(collection)} images indexed with {encoder.identity.get('name', args.model)}: "
+                   f"{summary.embedded} embedded, {summary.reused} from cache, {len(summary.skipped)} skipped "
+                   f"in {summary.seconds:.1f} s ({summary.images_per_second:.1f} images/s)")
+    return out
+
+
+def cmd_search(args) -> dict[str, Any]:
+    from models.search import search
+
+    encoder, collection, summary = _load(args)
+    hits = search(collection, encoder, args.caption, args.top)
+    return _hits_result(args, encoder, summary, hits, {"caption": args.caption})
+
+
+def cmd_similar(args) -> dict[str, Any]:
+    from models.search import similar
+
+    encoder, collection, summary = _load(args)
+    try:
+        index = collection.index_of(args.image)
+    except ValueError:
+        raise Fatal(f"{_show(args.image)} is not among the indexed images of {_show(args.folder)}") from None
+    hits = similar(collection, index, args.top)
+    return _hits_result(args, encoder, summary, hits, {"image": collection.paths[index]})
+
+
+def _hits_result(args, encoder, summary, hits, query: dict) -> dict[str, Any]:
+    out = _summary(args, encoder, summary) | query
+    out["results"] = [{"rank": r + 1, "path": h.path, "score": round(h.score, 6)} for r, h in enumerate(hits)]
+    out["text"] = "\n".join(f"{r + 1:4d}  {h.score:.4f}  {_show(h.path)}" for r, h in enumerate(hits))
+    return out
+
+
+def cmd_classify(args) -> dict[str, Any]:
+    from models.zeroshot import zero_shot
+
+    encoder, collection, summary = _load(args)
+    result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
+                       ensemble=not args.single_template)
+    out = _summary(args, encoder, summary)
+    out["classes"] = args.class_list
+    out["counts"] = result.counts()
+    conf = result.confidence
+    out["results"] = [{"path": p, "class": result.label(i), "probability": round(float(conf[i]), 6)}
+                      for i, p in enumerate(collection.paths)]
+    lines = [f"{result.label(i):>12}  {conf[i]:.3f}  {_show(p)}" for i, p in enumerate(collection.paths)]
+    lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in out["counts"].items()))
+    out["text"] = "\n".join(lines)
+    return out
+
+
+def cmd_export(args) -> dict[str, Any]:
+    from models.export import write_csv
+    from models.projection import project
+    from models.search import text_scores
+    from models.zeroshot import zero_shot
+
+    out_path = os.path.abspath(args.csv)
+    if not os.path.isdir(os.path.dirname(out_path)):
+        raise Fatal(f"cannot write {_show(args.csv)}: its folder does not exist")
+    if os.path.isdir(out_path):
+        raise Fatal(f"cannot write {_show(args.csv)}: it is a folder")
+    encoder, collection, summary = _load(args)
+    started = time.perf_counter()
+    coords = project(collection.embeddings, args.projection, seed=args.seed)
+    labels = probs = scores = None
+    if args.classes is not None:
+        result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
+                           ensemble=not args.single_template)
+        labels, probs = result.labels, result.confidence
+    if args.query is not None:
+        scores = text_scores(collection, encoder, args.query)
+    with _Bar(args, "writing CSV", "row") as bar:
+        write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
+                  probabilities=probs, scores=scores,
+                  progress=lambda done, total: bar.update(_Rows(done, total)))
+    out = _summary(args, encoder, summary)
+    out.update({"csv": out_path, "rows": len(collection), "projection": args.projection,
+                "export_seconds": round(time.perf_counter() - started, 3)})
+    out["text"] = f"wrote {len(collection)} rows to {_show(out_path)}"
+    return out
+
+
+class _Rows:
+    """Adapts export progress to the progress bar's IndexProgress-like interface."""
+
+    stage = "export"
+
+    def __init__(self, done: int, total: int):
+        self.done, self.total = done, total
+
+
+def _emit(args, result: dict[str, Any]) -> None:
+    text = result.pop("text", "")
+    if args.json:
+        json.dump(result, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif text:
+        print(text)
+
+
+COMMANDS = {"encode": cmd_encode, "search": cmd_search, "similar": cmd_similar,
+            "classify": cmd_classify, "export": cmd_export}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
