@@ -5,8 +5,9 @@ returns the Collection when done (``collection = yield from index(...)``, or see
 Stopping the iteration cancels the job; every finished batch is already committed to the store, so
 the next run picks up where this one stopped.
 
-Decoding runs in a thread pool a couple of batches ahead of the model, so on a CPU the JPEG decode
-of batch k+1 overlaps the forward pass of batch k (Pillow and torch both release the GIL).
+Decoding runs in a thread pool (Pillow releases the GIL). On a GPU it runs a couple of batches
+ahead, overlapping the forward pass; on a CPU, where both compete for the same cores, decode and
+forward take turns, each using every core (see _decoded_batches).
 """
 from __future__ import annotations
 
@@ -108,14 +109,22 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
 
 
 def _decoded_batches(todo: Sequence[ImageFile], encoder: Encoder, batch_size: int, workers: int | None):
-    """Yield (files, tensors, skipped) per batch, decoding ahead in a thread pool."""
+    """Yield (files, tensors, skipped) per batch, decoding in a thread pool.
+
+    On a GPU the pool decodes a couple of batches ahead, so decoding overlaps the forward pass.
+    On a CPU the model and the decoders share the same cores, and overlapping them only makes
+    them preempt each other (torch's threads wait at every barrier for a thread a decoder took
+    the core from), so there decoding and the forward pass take turns, each with every core.
+    """
     if not todo:
         return
-    workers = workers or min(4, os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    overlap = encoder.device != "cpu"
+    workers = workers or (min(4, cores) if overlap else cores)
+    lookahead = batch_size * 2 + workers if overlap else batch_size
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clipscape-decode")
     pending: deque[tuple[ImageFile, Future]] = deque()
     ahead = iter(todo)
-    lookahead = batch_size * 2 + workers
     try:
         _fill(pending, ahead, pool, encoder, lookahead)
         while pending:
@@ -127,8 +136,10 @@ def _decoded_batches(todo: Sequence[ImageFile], encoder: Encoder, batch_size: in
                     files.append(file)
                 except ImageLoadError as e:
                     problems.append(Skipped(file.path, str(e)))
-                _fill(pending, ahead, pool, encoder, lookahead)
-            yield files, tensors, problems
+                if overlap:
+                    _fill(pending, ahead, pool, encoder, lookahead)
+            yield files, tensors, problems      # the caller runs the forward pass here
+            _fill(pending, ahead, pool, encoder, lookahead)
     finally:  # on cancel, drop queued decodes and wait only for the few already running
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -145,7 +156,7 @@ def _decode(path: str, encoder: Encoder):
     """File → preprocessed tensor; any failure becomes ImageLoadError with a human reason."""
     image = load_rgb(path, min_side=encoder.input_size)
     try:
-        return encoder.preprocess(image)
+        return encoder.prepare(image)
     except Exception as e:  # a transform failing on an odd size is a property of the file, not a crash
         raise ImageLoadError(f"could not preprocess image: {e}") from e
 
