@@ -47,6 +47,10 @@ def colour_of(path: str) -> str:
     return os.path.basename(path).split("_")[1]
 
 
+def shape_of(path: str) -> str:
+    return os.path.basename(path).split("_")[2]
+
+
 def read_csv(path) -> list[list[str]]:
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
         return list(csv.reader(f))
@@ -131,7 +135,7 @@ def test_broken_file_is_listed_as_skipped_not_fatal(shapes_folder, tmp_path, cap
 
 # --- search and similar -----------------------------------------------------------------------
 
-def test_search_ranks_red_images_first(shapes, shared_cache, capsys):
+def test_search_ranks_red_circles_first(shapes, shared_cache, capsys):
     folder, paths = shapes
     code, out, _ = cli(capsys, "search", folder, "a red circle", "--top", "100", "--cache-dir", shared_cache)
     assert code == 0
@@ -143,16 +147,17 @@ def test_search_ranks_red_images_first(shapes, shared_cache, capsys):
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
     assert all(-1.0 <= s <= 1.0 for s in scores)
-    assert [colour_of(r["path"]) for r in results[:3]] == ["red"] * 3
-    red = [r["score"] for r in results if colour_of(r["path"]) == "red"]
-    other = [r["score"] for r in results if colour_of(r["path"]) != "red"]
-    assert np.mean(red) > np.mean(other) + 0.1
+    # the folder holds two red circles: they come first, and half-matches beat non-matches
+    assert {(colour_of(r["path"]), shape_of(r["path"])) for r in results[:2]} == {("red", "circle")}
+    half = [r["rank"] for r in results[2:] if (colour_of(r["path"]) == "red") != (shape_of(r["path"]) == "circle")]
+    none = [r["rank"] for r in results if colour_of(r["path"]) != "red" and shape_of(r["path"]) != "circle"]
+    assert np.mean(half) < np.mean(none) - 10
 
     code, out, _ = cli(capsys, "search", folder, "a red circle", "--top", "3", "--cache-dir", shared_cache)
     assert [r["path"] for r in out["results"]] == [r["path"] for r in results[:3]]
 
 
-def test_similar_leaves_out_the_query_and_ranks_same_colour_first(shapes, shared_cache, capsys, monkeypatch):
+def test_similar_leaves_out_the_query_and_ranks_its_twin_first(shapes, shared_cache, capsys, monkeypatch):
     folder, paths = shapes
     monkeypatch.chdir(folder)  # the image may be given relative to the working directory
     for colour in ("red", "blue", "yellow"):
@@ -167,10 +172,14 @@ def test_similar_leaves_out_the_query_and_ranks_same_colour_first(shapes, shared
         assert sorted(r["path"] for r in results) == sorted(set(paths) - {query})
         scores = [r["score"] for r in results]
         assert scores == sorted(scores, reverse=True)
-        assert colour_of(results[0]["path"]) == colour
-        ranks = [r["rank"] for r in results if colour_of(r["path"]) == colour]
-        others = [r["rank"] for r in results if colour_of(r["path"]) != colour]
-        assert len(ranks) == 7 and np.mean(ranks) < np.mean(others) - 10, (colour, ranks)
+        shape = shape_of(query)
+        # the nearest shares colour or shape; its twin (same colour and shape) is near the top
+        assert colour_of(results[0]["path"]) == colour or shape_of(results[0]["path"]) == shape
+        twin = next(r["rank"] for r in results if (colour_of(r["path"]), shape_of(r["path"])) == (colour, shape))
+        assert twin <= 10, (query, twin)  # within the top fifth of 47
+        related = [r["rank"] for r in results if colour_of(r["path"]) == colour or shape_of(r["path"]) == shape]
+        unrelated = [r["rank"] for r in results if colour_of(r["path"]) != colour and shape_of(r["path"]) != shape]
+        assert len(related) == 17 and np.mean(related) < np.mean(unrelated) - 10, (colour, related)
 
     code, out, err = cli(capsys, "similar", folder, "/nowhere/else.jpg", "--cache-dir", shared_cache)
     assert code == 1
@@ -242,7 +251,7 @@ def test_export_csv_with_classes_score_and_pca(shapes, shared_cache, tmp_path, c
     assert correct >= 0.9 * 48
     assert all(1 / 6 <= float(r[4]) <= 1 for r in rows)
     by_score = sorted(rows, key=lambda r: -float(r[5]))
-    assert [colour_of(r[0]) for r in by_score[:3]] == ["red"] * 3
+    assert {(colour_of(r[0]), shape_of(r[0])) for r in by_score[:2]} == {("red", "circle")}
     vectors = np.array([[float(v) for v in r[6:]] for r in rows])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # the score column is the cosine of the stored embedding with the caption's
