@@ -198,8 +198,6 @@ def load_encoder(spec: ModelSpec, device: str = "auto", cache_dir: str | None = 
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             name, pretrained=pretrained, device=dev, precision=precision, weights_only=True, **extra)
-    except ModelUnavailable:
-        raise
     except Exception as e:  # any failure to build the model (bad file, refused pickle, shape mismatch)
         raise ModelUnavailable(f"cannot load model {spec.label}: {_first_line(e)}") from e
     tokenizer = open_clip.get_tokenizer(name)
