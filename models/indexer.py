@@ -72,10 +72,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     roots = [os.path.abspath(os.fspath(p)) for p in roots]
-    for root in roots:
-        if not os.path.exists(root):
-            raise FileNotFoundError(f"no such file or folder: {root}")
-    files, skipped = [], []
+    files, skipped = [], []  # iter_scan raises FileNotFoundError for a missing root
     for item in iter_scan(roots, include_hidden=include_hidden):
         (files if isinstance(item, ImageFile) else skipped).append(item)
     progress = IndexProgress("scan", total=len(files), skipped=skipped)

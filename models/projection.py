@@ -8,7 +8,6 @@ aborts on concurrent calls.
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 
@@ -58,9 +57,7 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
     init = "spectral" if n > k + 2 and n >= 16 else pca_2d(embeddings).astype(np.float64)
     reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, metric="cosine",
                         random_state=seed, init=init, n_jobs=1 if seed is not None else -1)
-    with _umap_lock, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*n_jobs.*")
-        warnings.filterwarnings("ignore", message=".*k >= N.*")
+    with _umap_lock:
         coords = reducer.fit_transform(np.asarray(embeddings, dtype=np.float32))
     return normalise(coords)
 
