@@ -4,15 +4,25 @@ Both return coordinates scaled into [-1, 1] around the origin, so a PCA preview 
 by the UMAP map without the view jumping to a different scale. UMAP is imported lazily (numba
 makes ``import umap`` take seconds) and runs one at a time, because numba's threading layer
 aborts on concurrent calls.
+
+A UMAP run can report progress through a callback, and the callback cancels the run by raising:
+UMAP's epoch loop goes through ``umap.layouts.tqdm``, which is swapped, for the run, for an
+iterator that calls the callback between epochs.
 """
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
 UMAP_MIN_POINTS = 5  # below this a neighbour graph says nothing PCA does not
+LAYOUT_REPORTS = 50  # at most this many progress("layout", ...) calls per run
 _umap_lock = threading.Lock()
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): stage "neighbours" (done 0) then "layout" (done = epochs run)."""
 
 
 def normalise(coords: np.ndarray) -> np.ndarray:
@@ -40,13 +50,29 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
     return normalise(coords * np.where(signs == 0, 1, signs))
 
 
+def umap_epochs(n: int) -> int:
+    """The epoch count UMAP 0.5 picks by itself for N points: 500 up to 10 000, 200 beyond.
+
+    We pass it explicitly so a progress bar knows the total before the fit starts; being the same
+    number UMAP would choose, the map is the same as without it.
+    """
+    return 500 if n <= 10_000 else 200
+
+
 def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
-            min_dist: float = 0.1) -> np.ndarray:
+            min_dist: float = 0.1, progress: Progress | None = None) -> np.ndarray:
     """UMAP with the cosine metric (N×2); falls back to PCA below UMAP_MIN_POINTS images.
 
     With few images the neighbour count shrinks to N-1, and the spectral start (which needs more
     points than neighbours) gives way to a PCA start. ``seed`` makes the map reproducible (UMAP is
     then single-threaded); None lets it use all cores.
+
+    ``progress`` (see Progress) is called once the run holds the UMAP lock, then about every 2% of
+    the layout epochs, last with done == total; the PCA fallback does not call it. Whatever it
+    raises stops the run at the next epoch and propagates unchanged: that is how a caller cancels.
+    The neighbour graph and spectral start before the layout cannot be interrupted. Below 4096
+    points UMAP computes all pairwise distances one Python call per pair (umap 0.5.12 with
+    current scikit-learn), so that stage takes seconds from ~1000 points (~20 s at 3000).
     """
     n = len(embeddings)
     if n < UMAP_MIN_POINTS:
@@ -56,16 +82,65 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
     k = max(2, min(n_neighbors, n - 1))
     init = "spectral" if n > k + 2 and n >= 16 else pca_2d(embeddings).astype(np.float64)
     reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, metric="cosine",
-                        random_state=seed, init=init, n_jobs=1 if seed is not None else -1)
+                        random_state=seed, init=init, n_jobs=1 if seed is not None else -1,
+                        n_epochs=umap_epochs(n))
+    return normalise(_fit_one_at_a_time(reducer, np.asarray(embeddings, np.float32), progress))
+
+
+def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None) -> np.ndarray:
+    """``reducer.fit_transform(x)`` under the UMAP lock, reporting to ``progress`` if given.
+
+    UMAP sets numba's thread count for the fit and only restores it when the fit succeeds, so it
+    is restored here whatever happens.
+    """
+    import numba  # noqa: PLC0415 - loaded by umap already
+
     with _umap_lock:
-        coords = reducer.fit_transform(np.asarray(embeddings, dtype=np.float32))
-    return normalise(coords)
+        threads = numba.get_num_threads()
+        try:
+            if progress is not None:
+                progress("neighbours", 0, reducer.n_epochs)
+            with _epochs_reported_to(progress) if progress is not None else nullcontext():
+                return reducer.fit_transform(x)
+        finally:
+            numba.set_num_threads(threads)
 
 
-def project(embeddings: np.ndarray, method: str = "umap", seed: int | None = 0) -> np.ndarray | None:
-    """Coordinates by ``method`` ("umap", "pca" or "none" → None)."""
+@contextmanager
+def _epochs_reported_to(progress: Progress) -> Iterator[None]:
+    """Make UMAP's layout loop call ``progress`` between epochs, for the duration of the block.
+
+    UMAP 0.5 loops ``for n in tqdm(range(n_epochs), **tqdm_kwds)`` with ``tqdm`` looked up in
+    ``umap.layouts`` at call time; replacing that name replaces the progress bar. Callers hold
+    the UMAP lock, so no other run sees the swap.
+    """
+    import umap.layouts  # noqa: PLC0415 - seconds to import
+
+    original = umap.layouts.tqdm
+    umap.layouts.tqdm = lambda epochs, **_: _report_epochs(epochs, progress)
+    try:
+        yield
+    finally:
+        umap.layouts.tqdm = original
+
+
+def _report_epochs(epochs: Iterable[int], progress: Progress) -> Iterator[int]:
+    """Yield ``epochs``, calling progress("layout", done, total) at most LAYOUT_REPORTS times."""
+    epochs = list(epochs)
+    total = len(epochs)
+    step = -(-total // (LAYOUT_REPORTS - 1)) or 1  # ceil, leaving one call for the end
+    for done, epoch in enumerate(epochs):
+        if done % step == 0:
+            progress("layout", done, total)
+        yield epoch
+    progress("layout", total, total)
+
+
+def project(embeddings: np.ndarray, method: str = "umap", seed: int | None = 0,
+            progress: Progress | None = None) -> np.ndarray | None:
+    """Coordinates by ``method`` ("umap", "pca" or "none" → None); ``progress`` as for umap_2d."""
     if method == "umap":
-        return umap_2d(embeddings, seed=seed)
+        return umap_2d(embeddings, seed=seed, progress=progress)
     if method == "pca":
         return pca_2d(embeddings)
     if method == "none":

@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.projection import UMAP_MIN_POINTS, normalise, pca_2d, project, umap_2d
+from models.projection import (
+    LAYOUT_REPORTS, UMAP_MIN_POINTS, normalise, pca_2d, project, umap_2d, umap_epochs,
+)
 
 DIM = 64
 SIZES = (0, 1, 2, 3, 4, 5, 6, 12, 40)
@@ -124,6 +126,87 @@ def test_umap_keeps_clusters_apart():
     coords = umap_2d(x, seed=0)
     assert_valid_map(coords, len(x))
     assert_clusters_apart(coords, labels)
+
+
+# --- UMAP progress and cancelling ----------------------------------------------------------------
+
+class Cancelled(Exception):
+    """What a GUI's progress callback raises to stop a run."""
+
+
+@pytest.fixture
+def epochs_run(monkeypatch):
+    """A list that grows by one for every layout epoch UMAP actually computes."""
+    import umap.layouts
+
+    run = []
+    one_epoch = umap.layouts._get_optimize_layout_euclidean_single_epoch_fn(False)
+
+    def counted(*args):
+        run.append(None)
+        return one_epoch(*args)
+
+    monkeypatch.setattr(umap.layouts, "_get_optimize_layout_euclidean_single_epoch_fn",
+                        lambda parallel=False: counted)
+    return run
+
+
+def test_umap_epochs_match_umaps_own_choice():
+    assert (umap_epochs(5), umap_epochs(10_000), umap_epochs(10_001)) == (500, 500, 200)
+
+
+def test_umap_progress_reports_every_stage_and_leaves_the_map_unchanged(umap_maps, epochs_run):
+    x, coords = umap_maps[40]
+    calls = []
+    result = project(x, "umap", seed=0, progress=lambda *call: calls.append(call))
+    np.testing.assert_array_equal(result, coords)  # same seeded map as without a callback
+    total = umap_epochs(len(x))
+    assert len(epochs_run) == total
+    assert calls[0] == ("neighbours", 0, total)
+    layout = calls[1:]
+    assert {stage for stage, _, _ in layout} == {"layout"}
+    assert {t for _, _, t in layout} == {total}
+    done = [d for _, d, _ in layout]
+    assert done[0] == 0 and done[-1] == total and done == sorted(set(done))
+    assert len(layout) <= LAYOUT_REPORTS
+
+
+def test_umap_progress_raising_cancels_the_run_and_the_next_run_works(umap_maps, epochs_run):
+    import numba
+    import umap.layouts
+
+    x, coords = umap_maps[40]
+    progress_bar, threads = umap.layouts.tqdm, numba.get_num_threads()
+    calls = []
+
+    def cancel_at_epoch_10(stage, done, total):
+        calls.append(done)
+        if done >= 10:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        umap_2d(x, seed=0, progress=cancel_at_epoch_10)
+    assert calls[-1] >= 10 and len([d for d in calls if d >= 10]) == 1  # not called again
+    assert len(epochs_run) <= calls[-1] + 1, "epochs went on after the callback raised"
+    assert umap.layouts.tqdm is progress_bar and numba.get_num_threads() == threads
+    epochs_run.clear()
+    np.testing.assert_array_equal(umap_2d(x, seed=0), coords)
+    assert len(epochs_run) == umap_epochs(len(x))
+
+
+def test_umap_progress_raising_before_the_layout_skips_the_fit(epochs_run):
+    def cancel(stage, done, total):
+        raise Cancelled(stage)
+
+    with pytest.raises(Cancelled, match="neighbours"):
+        umap_2d(unit_vectors(40), seed=0, progress=cancel)
+    assert epochs_run == []
+
+
+def test_pca_fallback_does_not_report_progress():
+    calls = []
+    umap_2d(unit_vectors(UMAP_MIN_POINTS - 1), progress=lambda *call: calls.append(call))
+    assert calls == []
 
 
 # --- project() --------------------------------------------------------------------------------
