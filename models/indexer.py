@@ -105,6 +105,21 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     return collection
 
 
+def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
+           *, include_hidden: bool = False) -> Collection:
+    """The Collection of the images under ``paths`` that the cache already holds, encoding nothing.
+
+    After a cancelled index() run this is what was finished, so it can be explored at once.
+    """
+    roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    files = [f for f in iter_scan([os.path.abspath(os.fspath(p)) for p in roots], include_hidden=include_hidden)
+             if isinstance(f, ImageFile)]
+    model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
+    done, _ = store.partition(model_id, files)
+    good = [f.path for f in done]
+    return Collection(good, store.load(model_id, good), encoder.key)
+
+
 def _decoded_batches(todo: Sequence[ImageFile], encoder: Encoder, batch_size: int, workers: int | None):
     """Yield (files, tensors, skipped) per batch, decoding in a thread pool.
 
