@@ -1,0 +1,77 @@
+"""The ``clipscape`` command: the desktop window, or a headless subcommand.
+
+``clipscape`` opens the window; ``clipscape FOLDER…`` opens it on folders or images;
+``clipscape demo`` opens the bundled sample photos with the bundled model, fully offline;
+``clipscape encode|search|similar|classify|export …`` run headless (models/cli.py) and never
+import Qt, so they work on servers without a display.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+PROG = "clipscape"
+HEADLESS = ("encode", "search", "similar", "classify", "export")
+DEMO_IMAGES = Path(__file__).resolve().parent.parent / "resources" / "demo_images"
+DEMO_CLASSES = ("circle", "square", "triangle", "star")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clipscape`` console script."""
+    multiprocessing.freeze_support()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in HEADLESS:
+        from models.cli import main as cli_main
+
+        return cli_main(argv)
+    args = gui_parser().parse_args(argv)
+    return run_gui(args)
+
+
+def gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="See a folder of images the way a CLIP model sees it.",
+        epilog=f"headless commands (no window): {PROG} {{{','.join(HEADLESS)}}} --help")
+    parser.add_argument("paths", nargs="*", metavar="FOLDER",
+                        help="folders or images to open; 'demo' opens the bundled sample set with the demo model")
+    parser.add_argument("--model", default=None, help="model for this session: 'demo', 'local-dir:FOLDER' "
+                        "or an open_clip name (default: the one chosen in the window last time)")
+    parser.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint file for --model")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N")
+    return parser
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Open the window (within a couple of seconds: torch and umap load later, in workers)."""
+    demo = args.paths == ["demo"]
+    paths = [str(DEMO_IMAGES)] if demo else args.paths
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        gui_parser().error(f"no such file or folder: {missing[0]}")
+    if args.batch_size < 1:
+        gui_parser().error("--batch-size must be at least 1")
+    model = ("demo", None) if demo else ((args.model, args.pretrained) if args.model else None)
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("Clipscape")
+    app.setOrganizationName("Clipscape")
+    window = MainWindow(model=model, device=args.device, batch_size=args.batch_size)
+    if demo:
+        window.classes.set_classes(list(DEMO_CLASSES))
+    window.show()
+    if paths:
+        window.open_paths(paths)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

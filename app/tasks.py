@@ -1,0 +1,164 @@
+"""The window's background jobs: thin adapters from models/ functions to a Job (app/workers.py).
+
+Each function runs in a worker thread and gets the Job as its first argument, to report
+progress and to notice Cancel. They read the arguments they are given and touch nothing else:
+the window copies what a job needs when it starts it and applies the result when it returns.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+from app.workers import Job
+from models.indexer import Collection, IndexProgress
+
+
+@dataclasses.dataclass(frozen=True)
+class Download:
+    """Bytes of model weights downloaded so far (total 0 when unknown)."""
+
+    done: int
+    total: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MapProgress:
+    """UMAP's progress: stage "neighbours" or "layout", epochs done of total."""
+
+    stage: str
+    done: int
+    total: int
+
+
+def load_model(job: Job, model: str, pretrained: str | None, device: str = "auto"):
+    """The Encoder for a model choice; downloads hub weights with progress (Cancel stops the download)."""
+    from tqdm import tqdm
+
+    from models.encoder import ModelSpec, load_encoder
+
+    class _Progress(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = False
+            kwargs["file"] = _Discard()
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            job.report(Download(int(self.n), int(self.total or 0)))
+            return shown
+
+    return load_encoder(ModelSpec.parse(model, pretrained), device=device, tqdm_class=_Progress)
+
+
+class _Discard:
+    """A text stream that drops what tqdm writes: the window shows the progress instead."""
+
+    def write(self, _text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def index_folder(job: Job, roots: Sequence[str], encoder, cache_dir: str | None, batch_size: int):
+    """Encode what the cache lacks, yielding IndexProgress snapshots; returns the Collection."""
+    from models.indexer import index
+    from models.store import EmbeddingStore
+
+    with EmbeddingStore(cache_dir) as store:
+        gen = index(list(roots), encoder, store, batch_size=batch_size)
+        try:
+            while True:
+                progress = next(gen)
+                yield dataclasses.replace(progress, skipped=list(progress.skipped))
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            gen.close()
+
+
+def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | None) -> Collection:
+    """What an interrupted encode left in the cache, as a Collection to explore."""
+    from models.indexer import cached
+    from models.store import EmbeddingStore
+
+    with EmbeddingStore(cache_dir) as store:
+        return cached(list(roots), encoder, store)
+
+
+def project(job: Job, embeddings: np.ndarray, seed: int = 0):
+    """Yield the PCA map at once, then compute UMAP (reporting MapProgress); returns the UMAP map."""
+    from models.projection import pca_2d, umap_2d
+
+    yield ("pca", pca_2d(embeddings))
+    return umap_2d(embeddings, seed=seed,
+                   progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
+
+
+def caption_scores(job: Job, encoder, embeddings: np.ndarray, caption: str) -> np.ndarray:
+    """Every image's cosine similarity to ``caption``."""
+    from models.search import cosine_scores
+
+    return cosine_scores(embeddings, encoder.encode_texts([caption])[0])
+
+
+def image_scores(job: Job, embeddings: np.ndarray, row: int) -> np.ndarray:
+    """Every image's cosine similarity to image ``row``."""
+    from models.search import cosine_scores
+
+    return cosine_scores(embeddings, embeddings[row])
+
+
+def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], ensemble: bool,
+             threshold: float, known: dict[tuple[str, bool], np.ndarray]):
+    """(Classification, new class embeddings by (name, ensemble)); only unseen class names are encoded."""
+    from models.zeroshot import class_embeddings
+    from models.zeroshot import classify as classify_embeddings
+
+    missing = [c for c in classes if (c, ensemble) not in known]
+    fresh = dict(zip(((c, ensemble) for c in missing),
+                     class_embeddings(encoder, missing, ensemble))) if missing else {}
+    job.check()
+    table = np.stack([fresh.get((c, ensemble), known.get((c, ensemble))) for c in classes])
+    result = classify_embeddings(embeddings, table, encoder.logit_scale, list(classes), threshold)
+    return result, fresh
+
+
+def clusters(job: Job, embeddings: np.ndarray) -> np.ndarray:
+    """Cluster ids for colouring the map by cluster."""
+    from models.clusters import cluster
+
+    return cluster(embeddings)
+
+
+def export_csv(job: Job, path: str, paths: Sequence[str], embeddings: np.ndarray, coords, labels,
+               probabilities, scores) -> int:
+    """Write the core's CSV for these rows; Cancel leaves any existing file untouched. Returns rows written."""
+    from models.export import write_csv
+
+    write_csv(path, paths, embeddings, coords=coords, classes=labels, probabilities=probabilities,
+              scores=scores, progress=lambda done, total: job.report((done, total)))
+    return len(paths)
+
+
+def index_summary(progress: IndexProgress) -> str:
+    """Status-bar text for an encode in progress: count, images/s and time left."""
+    if progress.stage == "scan":
+        return f"Found {progress.total} images"
+    text = f"Encoding {progress.done}/{progress.total}"
+    rate = progress.images_per_second
+    if rate > 0:
+        left = (progress.total - progress.done) / rate
+        text += f" · {rate:.1f} img/s · {_duration(left)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds // 60 % 60:02d} min"

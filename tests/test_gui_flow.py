@@ -1,0 +1,237 @@
+"""The real window driven through the user's flows, offscreen, with the bundled demo model.
+
+drop a folder (a real QDropEvent) → encoding finishes → one map point per image → a caption
+ranks red circles first → zero-shot classes colour the map as the core classifies → a region
+selected on the map → its CSV has exactly those rows. Also: Cancel keeps finished batches, an
+unavailable model gives a dialog (not a traceback), and slots touching widgets run on the GUI
+thread.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QPushButton
+
+from app.launch import DEMO_IMAGES
+from app.main_window import MainWindow
+
+TIMEOUT = 120_000  # ms; the first UMAP in a process compiles numba code
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+def make_window(qtbot, settings, model=("demo", None), **kwargs) -> MainWindow:
+    window = MainWindow(settings=settings, model=model, device="cpu", **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    w = make_window(qtbot, settings)
+    qtbot.waitUntil(lambda: w.encoder is not None, timeout=TIMEOUT)
+    yield w
+    w.close()
+
+
+def drop(window: MainWindow, *paths) -> None:
+    """Drag the paths over the window and drop them, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, event)
+
+
+def wait_for_umap(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: window.map_kind == "umap", timeout=TIMEOUT)
+
+
+def test_drop_search_classify_select_export(qtbot, window, tmp_path, monkeypatch):
+    from models.zeroshot import zero_shot
+
+    images = sorted(p for p in DEMO_IMAGES.iterdir() if p.suffix == ".jpg")
+    drop(window, DEMO_IMAGES)
+    wait_for_umap(qtbot, window)
+    assert window.map.point_count() == len(images) == len(window.collection)
+    assert sorted(window.collection.paths) == [str(p) for p in images]
+
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.search_bar.caption.setText("a red circle")
+        window.search_bar.caption.textEdited.emit("a red circle")   # as typing does
+    top = [Path(window.collection.paths[r]).name for r in window.gallery.rows()[:4]]
+    assert all("_red_circle_" in name for name in top), top
+    assert window.search_bar.colour_mode() == "score"
+
+    window.tabs.setCurrentWidget(window.classes)
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.classes.add_classes("circle, square, triangle")
+    core = zero_shot(window.collection.embeddings, window.encoder, ["circle", "square", "triangle"])
+    assert np.array_equal(window.classification.best, core.best)
+    entries = {label: (count, colour) for label, count, colour, _visible in window.map.legend_entries()}
+    assert {k: v for k, v in core.counts().items() if v} == {k: c for k, (c, _) in entries.items()}
+    colours = window.map.point_colours()
+    for i, name in enumerate(core.classes):
+        want = entries[name][1]
+        assert (colours[core.best == i][:, :3] == [want.red(), want.green(), want.blue()]).all()
+
+    coords = window.map.coords()
+    x0, x1 = float(coords[:, 0].min()) - 0.01, float(np.median(coords[:, 0]))
+    y0, y1 = float(coords[:, 1].min()) - 0.01, float(coords[:, 1].max()) + 0.01
+    expected = np.flatnonzero(coords[:, 0] <= x1)
+    window.map.select_in_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    assert np.array_equal(window.selection, expected)
+    assert sorted(window.gallery.rows()) == expected.tolist()
+
+    out = tmp_path / "selection.csv"
+    monkeypatch.setattr(window, "_ask_save_path", lambda _name: str(out))
+    assert window.export_selection_action.isEnabled()
+    with qtbot.waitSignal(window.exported, timeout=TIMEOUT):
+        window.export_selection_action.trigger()
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["path"] for r in rows) == sorted(window.collection.paths[i] for i in expected)
+    by_path = {r["path"]: r for r in rows}
+    for i in expected:
+        row = by_path[window.collection.paths[i]]
+        assert row["class"] == core.label(i)
+        assert float(row["score"]) == pytest.approx(float(window.scores[i]), abs=1e-6)
+
+
+def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_path):
+    from models.shapes_world import write_folder
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_folder(folder, 48, seed=3, size=128)
+    window = make_window(qtbot, settings, batch_size=8)
+    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
+    encode = window.encoder.encode_images
+
+    def slow_encode(batch):
+        threading.Event().wait(0.3)
+        return encode(batch)
+
+    window.encoder.encode_images = slow_encode
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 8, timeout=TIMEOUT)
+    cancel = window.findChild(QPushButton, "cancel")
+    assert cancel.isVisible()
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        qtbot.mouseClick(cancel, Qt.LeftButton)
+    kept = len(window.collection)
+    assert 8 <= kept < 48 and kept % 8 == 0
+    assert "cancelled" in window.status.text().lower() or window.map_kind
+
+    window.encoder.encode_images = encode
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([folder])
+    assert window.last_index.reused == kept
+    assert len(window.collection) == 48
+    window.close()
+    assert not window.jobs.running()
+
+
+def test_unavailable_model_offers_the_demo_model(qtbot, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    window = make_window(qtbot, settings, model=("ViT-B-32", "laion2b_s34b_b79k"))
+    qtbot.waitUntil(lambda: window.model_dialog is not None and window.model_dialog.isVisible(), timeout=TIMEOUT)
+    assert "ViT-B-32" in window.status.text()
+    use_demo = window.model_dialog.findChild(QPushButton, "useDemo")
+    qtbot.mouseClick(use_demo, Qt.LeftButton)
+    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
+    assert window.model_choice == ("demo", None)
+    window.close()
+
+
+def test_slots_that_touch_widgets_run_on_the_gui_thread(qtbot, window, monkeypatch):
+    gui = threading.get_ident()
+    threads: dict[str, set[int]] = {}
+    for name in ("_on_index_progress", "_on_collection", "_on_projection_progress", "_on_umap",
+                 "_on_classified", "_set_scores"):
+        original = getattr(window, name)
+
+        def spy(*args, _original=original, _name=name):
+            threads.setdefault(_name, set()).add(threading.get_ident())
+            return _original(*args)
+
+        monkeypatch.setattr(window, name, spy)
+    window.open_paths([DEMO_IMAGES])
+    wait_for_umap(qtbot, window)
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.classes.add_classes("star")
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.search_bar.set_text("a blue square")
+    assert {"_on_index_progress", "_on_collection", "_on_umap", "_on_classified", "_set_scores"} <= set(threads)
+    assert all(ids == {gui} for ids in threads.values()), threads
+
+
+def test_broken_files_are_listed_with_reasons(qtbot, window, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for p in sorted(DEMO_IMAGES.glob("*.jpg"))[:6]:
+        shutil.copy(p, folder)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([folder])
+    assert len(window.collection) == 6
+    entries = window.skipped_panel.entries()
+    assert [Path(p).name for p, _ in entries] == ["broken.jpg"] and entries[0][1]
+    assert window.skipped_button.text() == "1 skipped"
+
+
+def test_recent_folders_reopen_from_the_cache(qtbot, window, tmp_path):
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for p in sorted(DEMO_IMAGES.glob("*.jpg"))[:10]:
+        shutil.copy(p, folder)
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([folder])
+    assert window.recent()[0] == [str(folder)]
+    action = window.recent_menu.actions()[0]
+    assert action.text() == str(folder)
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        action.trigger()
+    assert window.last_index.reused == 10 and window.last_index.embedded == 0
+
+
+def test_find_similar_ranks_by_image(qtbot, window):
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([DEMO_IMAGES])
+    row = 5
+    window.show_preview(row)
+    assert window.preview_dock.isVisible() and window.preview.current_row() == row
+    qtbot.mouseClick(window.preview.findChild(QPushButton, "findSimilar"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: window.query == ("image", row), timeout=TIMEOUT)
+    assert window.search_bar.colour_mode() == "score"
+    assert window.gallery.rows()[0] == row  # an image is most similar to itself
+    scores = window.scores
+    assert np.all(np.diff(scores[window.gallery.rows()]) <= 1e-7)
+
+
+def test_launcher_dispatches_headless_commands_and_rejects_bad_paths(capsys, tmp_path):
+    from app.launch import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "nowhere")])
+    assert exit_.value.code == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["classify", str(DEMO_IMAGES), "--model", "demo", "--classes", "circle,square",
+                 "--quiet", "--json"]) == 0
+    assert '"classes"' in capsys.readouterr().out
