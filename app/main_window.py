@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._connect()
         self._load_model()
+        tasks.umap_server()  # a child process compiles UMAP now, before the first map is wanted
 
     # --- construction -------------------------------------------------------------------------
 

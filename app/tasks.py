@@ -6,6 +6,7 @@ the window copies what a job needs when it starts it and applies the result when
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 from typing import Any, Sequence
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from app.workers import Job
 from models.indexer import Collection, IndexProgress
+from models.umap_process import UmapProcess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +90,26 @@ def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | 
         return cached(list(roots), encoder, store)
 
 
+_umap_server: UmapProcess | None = None
+
+
+def umap_server() -> UmapProcess:
+    """The process-wide UMAP child (models/umap_process.py), started and warmed up on first use."""
+    global _umap_server
+    if _umap_server is None:
+        _umap_server = UmapProcess()
+        atexit.register(_umap_server.close)
+    _umap_server.start()
+    return _umap_server
+
+
 def project(job: Job, embeddings: np.ndarray, seed: int = 0):
-    """Yield the PCA map at once, then compute UMAP (reporting MapProgress); returns the UMAP map."""
-    from models.projection import pca_2d, umap_2d
+    """Yield the PCA map at once, then UMAP's (in the child process, reporting MapProgress)."""
+    from models.projection import pca_2d
 
     yield ("pca", pca_2d(embeddings))
-    return umap_2d(embeddings, seed=seed,
-                   progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
+    return umap_server().run(embeddings, seed=seed,
+                             progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
 
 
 def caption_scores(job: Job, encoder, embeddings: np.ndarray, caption: str) -> np.ndarray:
