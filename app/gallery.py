@@ -43,7 +43,7 @@ from app.thumbnails import ThumbnailCache
 
 ALL_CLASSES = "All classes"
 GRID_SIZE = QSize(176, 200)
-_TEXT_MARGIN = 8  # pixels left of the grid width for the item text
+_TEXT_MARGIN = 28  # the view pads item text; eliding to less keeps the name on one line
 _FADED_OPACITY = 0.3
 _FADED_CACHE_LIMIT = 2000
 
