@@ -235,3 +235,50 @@ def test_launcher_dispatches_headless_commands_and_rejects_bad_paths(capsys, tmp
     assert main(["classify", str(DEMO_IMAGES), "--model", "demo", "--classes", "circle,square",
                  "--quiet", "--json"]) == 0
     assert '"classes"' in capsys.readouterr().out
+
+
+def test_model_download_shows_progress_and_cancel_stops_it(qtbot, settings, monkeypatch):
+    import models.encoder
+
+    def downloading(spec, device="auto", cache_dir=None, tqdm_class=None):
+        bar = tqdm_class(total=600 << 20, unit="B")
+        for _ in range(6000):
+            bar.update(1 << 20)
+            threading.Event().wait(0.01)
+        raise AssertionError("the download was not cancelled")
+
+    monkeypatch.setattr(models.encoder, "load_encoder", downloading)
+    window = make_window(qtbot, settings, model=("ViT-B-32", "laion2b_s34b_b79k"))
+    qtbot.waitUntil(lambda: "Downloading model weights" in window.status.text(), timeout=TIMEOUT)
+    assert "of 600 MB" in window.status.text() and window.progress.isVisible()
+    assert 0 < window.progress.value() < window.progress.maximum()
+    qtbot.mouseClick(window.findChild(QPushButton, "cancel"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: "cancelled" in window.status.text(), timeout=10_000)
+    assert window.encoder is None and not window.progress.isVisible()
+    assert not window.jobs.is_running("model")
+    window.close()
+
+
+def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
+    window.classes.set_classes(["circle", "square"])
+    window.open_paths([DEMO_IMAGES])
+    qtbot.waitUntil(lambda: window.classification is not None and window.coords is not None, timeout=TIMEOUT)
+
+    window.map.set_label_visible("square", False)
+    squares = window.classification.best == 1
+    assert not window.map.visible_mask()[squares].any() and window.map.visible_mask()[~squares].all()
+
+    window.search_bar.set_text("a green star")
+    qtbot.waitUntil(lambda: window.scores is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.search_bar.set_score_threshold(float(np.median(window.scores)))
+    cut = window.search_bar.score_threshold()  # as the spin box rounded it
+    dimmed = [r for r in window.gallery.rows() if window.gallery.is_dimmed(r)]
+    assert sorted(dimmed) == sorted(np.flatnonzero(window.scores < cut).tolist())
+    assert (window.map.point_colours()[window.scores < cut][:, 3] < 255).all()
+
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.search_bar.set_colour_mode("cluster")
+    labels = [label for label, *_ in window.map.legend_entries()]
+    assert labels and all(label.startswith("cluster ") for label in labels)
+    assert sum(count for _, count, *_ in window.map.legend_entries()) == len(window.collection)
