@@ -98,8 +98,8 @@ def umap_server() -> UmapProcess:
     global _umap_server
     if _umap_server is None:
         _umap_server = UmapProcess()
+        _umap_server.start()
         atexit.register(_umap_server.close)
-    _umap_server.start()
     return _umap_server
 
 
@@ -108,7 +108,7 @@ def project(job: Job, embeddings: np.ndarray, seed: int = 0):
     from models.projection import pca_2d
 
     yield ("pca", pca_2d(embeddings))
-    return umap_server().run(embeddings, seed=seed,
+    return umap_server().run(embeddings, seed=seed, check=job.check,
                              progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
 
 

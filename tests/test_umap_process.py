@@ -32,26 +32,45 @@ def test_same_map_as_in_process_with_progress(server):
     assert seen[0][0] == "neighbours" and seen[-1][0] == "layout" and seen[-1][1] == seen[-1][2]
 
 
-def test_cancel_kills_the_child_and_the_next_run_works():
-    server = UmapProcess()  # its own child: killing the shared one would make others recompile
+def test_cancel_at_an_epoch_keeps_the_warm_child(server):
+    pid = server._proc.pid
+    seen = []
 
     def progress(stage, done, total):
-        raise Stop
+        seen.append(done)
+        if stage == "layout" and done > 0:
+            raise Stop
 
-    try:
-        with pytest.raises(Stop):
-            server.run(points(), progress=progress)
-        assert not server.running
-        assert server.run(points(4), seed=0).shape == (4, 2)  # below UMAP_MIN_POINTS: no compiling
-        assert server.running
-    finally:
-        server.close()
-    assert not server.running
+    with pytest.raises(Stop):
+        server.run(points(), progress=progress)
+    assert server.running and server._proc.pid == pid
+    assert np.array_equal(server.run(points(), seed=0), umap_2d(points(), seed=0))
 
 
 def test_errors_in_the_child_become_exceptions(server):
     from models.umap_process import UmapProcessError
 
     with pytest.raises(UmapProcessError, match="ValueError|Error"):
-        server.run(np.full((40, 4), np.nan, np.float32))
-    assert server.run(points(10), seed=0).shape == (10, 2)
+        server.run(np.zeros(40, np.float32))  # not N×D
+    assert server.run(points(), seed=0).shape == (60, 2)
+
+
+def test_check_cancels_while_the_child_reports_nothing_and_a_killed_child_is_replaced():
+    server = UmapProcess()
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) > 2:
+            raise Stop
+
+    try:
+        server.start()  # busy warming up (compiling) for seconds: no progress messages come
+        with pytest.raises(Stop):
+            server.run(points(), check=check)
+        assert len(calls) == 3 and not server.running  # busy compiling: killed after ABORT_WAIT_S
+        assert server.run(points(4), seed=0).shape == (4, 2)  # below UMAP_MIN_POINTS: no compiling
+        assert server.running
+    finally:
+        server.close()
+    assert not server.running
