@@ -282,3 +282,22 @@ def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
     labels = [label for label, *_ in window.map.legend_entries()]
     assert labels and all(label.startswith("cluster ") for label in labels)
     assert sum(count for _, count, *_ in window.map.legend_entries()) == len(window.collection)
+
+
+def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, monkeypatch):
+    from app import tasks
+
+    def broken(job, encoder, embeddings, caption):
+        raise ValueError("the text tower is on fire")
+
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([DEMO_IMAGES])
+    monkeypatch.setattr(tasks, "caption_scores", broken)
+    window.search_bar.set_text("a red circle")
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=TIMEOUT)
+    assert "the text tower is on fire" in window.error_box.text()
+    assert "Search failed" in window.status.text()
+    monkeypatch.undo()
+    window.error_box.accept()
+    window.search_bar.set_text("a blue star")
+    qtbot.waitUntil(lambda: window.query == ("text", "a blue star") and window.scores is not None, timeout=TIMEOUT)
