@@ -183,9 +183,13 @@ class MainWindow(QMainWindow):
     # --- opening folders --------------------------------------------------------------------
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_folder())
+        """File ▸ Open Folder…"""
+        folder = self._ask_folder()
         if folder:
             self.open_paths([folder])
+
+    def _ask_folder(self) -> str:
+        return QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_folder())
 
     def open_paths(self, paths: Sequence[str]) -> bool:
         """Explore these folders and/or image files; encoding starts as soon as the model is ready."""

@@ -301,3 +301,41 @@ def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, mon
     window.error_box.accept()
     window.search_bar.set_text("a blue star")
     qtbot.waitUntil(lambda: window.query == ("text", "a blue star") and window.scores is not None, timeout=TIMEOUT)
+
+
+def test_open_menu_class_options_filter_and_export_all(qtbot, window, tmp_path, monkeypatch):
+    from models.zeroshot import zero_shot
+
+    monkeypatch.setattr(window, "_ask_folder", lambda: str(DEMO_IMAGES))
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_action.trigger()
+    classes = ["circle", "square", "triangle", "star"]
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.classes.set_classes(classes)
+        window.classes.changed.emit()
+
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.classes.set_ensemble(False)
+    single = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=False)
+    assert np.array_equal(window.classification.best, single.best)
+
+    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+        window.classes.set_threshold(0.95)
+    strict = zero_shot(window.collection.embeddings, window.encoder, classes, 0.95, ensemble=False)
+    assert np.array_equal(window.classification.best, strict.best) and (strict.best < 0).any()
+    assert ("unknown", int((strict.best < 0).sum())) in [(l, c) for l, c, *_ in window.map.legend_entries()]
+
+    window.gallery.set_class_filter("star")
+    shown = window.gallery.rows()
+    assert shown and all(window.classification.label(r) == "star" for r in shown)
+    assert len(shown) == window.classification.counts()["star"]
+
+    out = tmp_path / "all.csv"
+    monkeypatch.setattr(window, "_ask_save_path", lambda _name: str(out))
+    with qtbot.waitSignal(window.exported, timeout=TIMEOUT):
+        window.export_all_action.trigger()
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["path"] for r in rows] == window.collection.paths
+    assert [r["class"] for r in rows] == window.classification.labels
+    assert "Wrote 96 rows" in window.status.text()
