@@ -12,6 +12,7 @@ iterator that calls the callback between epochs.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -19,6 +20,7 @@ import numpy as np
 
 UMAP_MIN_POINTS = 5  # below this a neighbour graph says nothing PCA does not
 LAYOUT_REPORTS = 50  # at most this many progress("layout", ...) calls per run
+EXACT_NEIGHBOURS_MAX = 4096  # UMAP's own threshold for exact neighbour search (umap_.py)
 _umap_lock = threading.Lock()
 
 Progress = Callable[[str, int, int], None]
@@ -70,21 +72,40 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
     ``progress`` (see Progress) is called once the run holds the UMAP lock, then about every 2% of
     the layout epochs, last with done == total; the PCA fallback does not call it. Whatever it
     raises stops the run at the next epoch and propagates unchanged: that is how a caller cancels.
-    The neighbour graph and spectral start before the layout cannot be interrupted. Below 4096
-    points UMAP computes all pairwise distances one Python call per pair (umap 0.5.12 with
-    current scikit-learn), so that stage takes seconds from ~1000 points (~20 s at 3000).
+    The neighbour graph and spectral start before the layout cannot be interrupted.
+
+    Below EXACT_NEIGHBOURS_MAX points UMAP finds neighbours exactly from all pairwise distances,
+    which umap 0.5.12 computes with one Python call per pair (~10 s at 2,000 points); we give it
+    the cosine distance matrix from one matrix product instead (same neighbours; 2–3× faster
+    overall, measured at 1,000 and 2,000 points). Above it UMAP's approximate search is used.
     """
     n = len(embeddings)
     if n < UMAP_MIN_POINTS:
         return pca_2d(embeddings)
     import umap  # noqa: PLC0415 - seconds to import; keep it off the start-up path
 
+    # precomputed distances only cost UMAP.inverse_transform, which we never call
+    warnings.filterwarnings("ignore", message="using precomputed metric", category=UserWarning)
+
     k = max(2, min(n_neighbors, n - 1))
     init = "spectral" if n > k + 2 and n >= 16 else pca_2d(embeddings).astype(np.float64)
-    reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, metric="cosine",
+    x = np.asarray(embeddings, np.float32)
+    exact = n < EXACT_NEIGHBOURS_MAX
+    reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist,
+                        metric="precomputed" if exact else "cosine",
                         random_state=seed, init=init, n_jobs=1 if seed is not None else -1,
                         n_epochs=umap_epochs(n))
-    return normalise(_fit_one_at_a_time(reducer, np.asarray(embeddings, np.float32), progress))
+    return normalise(_fit_one_at_a_time(reducer, cosine_distances(x) if exact else x, progress))
+
+
+def cosine_distances(x: np.ndarray) -> np.ndarray:
+    """N×N float32 cosine distances (1 - cosine similarity), exactly 0 on the diagonal."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+    unit = x / norms
+    d = 1.0 - unit @ unit.T
+    np.clip(d, 0.0, 2.0, out=d)
+    np.fill_diagonal(d, 0.0)
+    return d.astype(np.float32, copy=False)
 
 
 def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None) -> np.ndarray:
