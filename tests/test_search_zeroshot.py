@@ -188,3 +188,23 @@ def test_class_embeddings_ensemble_and_single_template(demo_encoder):
     np.testing.assert_allclose(ensemble[1], mean / np.linalg.norm(mean), atol=1e-5)
     with pytest.raises(ValueError):
         class_embeddings(demo_encoder, [])
+
+
+def test_class_embeddings_check_stops_between_chunks(demo_encoder):
+    from models.zeroshot import PROMPT_CHUNK
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        class_embeddings(demo_encoder, ["circle", "square"], check=check)
+    assert len(calls) == 3 < 2 * 80 // PROMPT_CHUNK
+    chunked = class_embeddings(demo_encoder, ["circle", "square"], check=lambda: None)
+    assert np.allclose(chunked, class_embeddings(demo_encoder, ["circle", "square"]), atol=1e-6)
