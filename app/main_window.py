@@ -35,6 +35,7 @@ from models.weights import ModelUnavailable
 RECENT_MAX = 10
 CLASSES_DEBOUNCE_MS = 100
 TOP_K = 10
+REFINING = "Classes from one prompt; refining them with the 80-prompt ensemble…"
 
 
 class MainWindow(QMainWindow):
@@ -43,6 +44,7 @@ class MainWindow(QMainWindow):
     collectionReady = Signal()   # a folder's collection is loaded (encode finished or cancelled)
     mapReady = Signal(str)       # "pca" or "umap": coordinates were applied to the map
     recoloured = Signal()        # the map's colours were updated (query, classes, mode, threshold)
+    classified = Signal()        # a classification was applied (a quick one, then the final one)
     exported = Signal(str)       # path of a CSV just written
 
     def __init__(self, settings: QSettings | None = None, model: tuple[str, str | None] | None = None,
@@ -526,9 +528,21 @@ class MainWindow(QMainWindow):
             return
         self.jobs.start("classes", tasks.classify, self.encoder, self.collection.embeddings, names,
                         self.classes.ensemble(), self.classes.threshold(), dict(self._class_vectors),
-                        succeeded=self._on_classified, failed=self._on_job_failed("Classification failed"))
+                        progressed=self._on_classes_preview, succeeded=self._on_classified,
+                        failed=self._on_job_failed("Classification failed"))
+
+    def _on_classes_preview(self, result) -> None:
+        """The single-template answer, shown while the 80-prompt ensemble is computed."""
+        self._take_classes(result)
+        self.status.setText(REFINING)
 
     def _on_classified(self, result) -> None:
+        self._take_classes(result)
+        if self.status.text() == REFINING:
+            self.status.setText("Classes refined with the 80-prompt ensemble")
+        self.classified.emit()
+
+    def _take_classes(self, result) -> None:
         classification, fresh = result
         self._class_vectors.update(fresh)
         self._apply_classification(classification)

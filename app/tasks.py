@@ -128,17 +128,29 @@ def image_scores(job: Job, embeddings: np.ndarray, row: int) -> np.ndarray:
 
 def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], ensemble: bool,
              threshold: float, known: dict[tuple[str, bool], np.ndarray]):
-    """(Classification, new class embeddings by (name, ensemble)); only unseen class names are encoded."""
+    """Classify with what is quick first, then refine; returns (Classification, new class vectors).
+
+    Class vectors are keyed by (name, ensemble) and only unseen names are encoded. With the
+    prompt ensemble and new names, it first yields (Classification, vectors) from the single
+    template (a handful of text passes, well under a second), then encodes the 80 templates class
+    by class (seconds a class on a CPU for a large model) and returns the refined result.
+    """
     from models.zeroshot import class_embeddings
     from models.zeroshot import classify as classify_embeddings
 
-    missing = [c for c in classes if (c, ensemble) not in known]
-    fresh = dict(zip(((c, ensemble) for c in missing),
-                     class_embeddings(encoder, missing, ensemble))) if missing else {}
-    job.check()
-    table = np.stack([fresh.get((c, ensemble), known.get((c, ensemble))) for c in classes])
-    result = classify_embeddings(embeddings, table, encoder.logit_scale, list(classes), threshold)
-    return result, fresh
+    fresh: dict[tuple[str, bool], np.ndarray] = {}
+
+    def vectors(single: bool) -> dict:
+        key = not single and ensemble
+        missing = [c for c in classes if (c, key) not in known and (c, key) not in fresh]
+        if missing:
+            fresh.update(zip(((c, key) for c in missing), class_embeddings(encoder, missing, key, check=job.check)))
+        table = np.stack([fresh.get((c, key), known.get((c, key))) for c in classes])
+        return classify_embeddings(embeddings, table, encoder.logit_scale, list(classes), threshold)
+
+    if ensemble and any((c, True) not in known for c in classes):
+        yield vectors(single=True), dict(fresh)
+    return vectors(single=False), fresh
 
 
 def clusters(job: Job, embeddings: np.ndarray) -> np.ndarray:

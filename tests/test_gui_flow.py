@@ -58,6 +58,12 @@ def drop(window: MainWindow, *paths) -> None:
     QApplication.sendEvent(window, event)
 
 
+def wait_classified(qtbot, window) -> None:
+    """Until the final classification (after the quick single-template one) is applied."""
+    qtbot.waitUntil(lambda: window.classification is not None and not window.jobs.is_running("classes"),
+                    timeout=TIMEOUT)
+
+
 def wait_for_umap(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.map_kind == "umap", timeout=TIMEOUT)
 
@@ -79,8 +85,8 @@ def test_drop_search_classify_select_export(qtbot, window, tmp_path, monkeypatch
     assert window.search_bar.colour_mode() == "score"
 
     window.tabs.setCurrentWidget(window.classes)
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.classes.add_classes("circle, square, triangle")
+    window.classes.add_classes("circle, square, triangle")
+    wait_classified(qtbot, window)
     core = zero_shot(window.collection.embeddings, window.encoder, ["circle", "square", "triangle"])
     assert np.array_equal(window.classification.best, core.best)
     entries = {label: (count, colour) for label, count, colour, _visible in window.map.legend_entries()}
@@ -174,8 +180,8 @@ def test_slots_that_touch_widgets_run_on_the_gui_thread(qtbot, window, monkeypat
         monkeypatch.setattr(window, name, spy)
     window.open_paths([DEMO_IMAGES])
     wait_for_umap(qtbot, window)
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.classes.add_classes("star")
+    window.classes.add_classes("star")
+    wait_classified(qtbot, window)
     with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
         window.search_bar.set_text("a blue square")
     assert {"_on_index_progress", "_on_collection", "_on_umap", "_on_classified", "_set_scores"} <= set(threads)
@@ -262,7 +268,8 @@ def test_model_download_shows_progress_and_cancel_stops_it(qtbot, settings, monk
 def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
     window.classes.set_classes(["circle", "square"])
     window.open_paths([DEMO_IMAGES])
-    qtbot.waitUntil(lambda: window.classification is not None and window.coords is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.coords is not None, timeout=TIMEOUT)
+    wait_classified(qtbot, window)
 
     window.map.set_label_visible("square", False)
     squares = window.classification.best == 1
@@ -310,16 +317,16 @@ def test_open_menu_class_options_filter_and_export_all(qtbot, window, tmp_path, 
     with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
         window.open_action.trigger()
     classes = ["circle", "square", "triangle", "star"]
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.classes.set_classes(classes)
-        window.classes.changed.emit()
+    window.classes.set_classes(classes)
+    window.classes.changed.emit()
+    wait_classified(qtbot, window)
 
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.classified, timeout=TIMEOUT):
         window.classes.set_ensemble(False)
     single = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=False)
     assert np.array_equal(window.classification.best, single.best)
 
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.classified, timeout=TIMEOUT):
         window.classes.set_threshold(0.95)
     strict = zero_shot(window.collection.embeddings, window.encoder, classes, 0.95, ensemble=False)
     assert np.array_equal(window.classification.best, strict.best) and (strict.best < 0).any()
@@ -339,3 +346,29 @@ def test_open_menu_class_options_filter_and_export_all(qtbot, window, tmp_path, 
     assert [r["path"] for r in rows] == window.collection.paths
     assert [r["class"] for r in rows] == window.classification.labels
     assert "Wrote 96 rows" in window.status.text()
+
+
+def test_classes_show_one_prompt_first_then_the_ensemble(qtbot, window, monkeypatch):
+    from app.main_window import REFINING
+    from models.zeroshot import zero_shot
+
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([DEMO_IMAGES])
+    encode = window.encoder.encode_texts
+    classes = ["circle", "square", "triangle", "star"]
+    single = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=False)
+    ensemble = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=True)
+    assert not np.array_equal(single.probabilities, ensemble.probabilities)
+
+    def slow(texts):  # a big model on a CPU: the ensemble takes seconds
+        threading.Event().wait(0.01 * len(texts))
+        return encode(texts)
+
+    monkeypatch.setattr(window.encoder, "encode_texts", slow)
+    window.classes.add_classes(", ".join(classes))
+    qtbot.waitUntil(lambda: window.status.text() == REFINING, timeout=TIMEOUT)
+    assert window.jobs.is_running("classes")
+    assert np.allclose(window.classification.probabilities, single.probabilities, atol=1e-5)
+    wait_classified(qtbot, window)
+    assert np.allclose(window.classification.probabilities, ensemble.probabilities, atol=1e-5)
+    assert "refined" in window.status.text()

@@ -11,7 +11,8 @@ For each folder a fresh process (fresh, empty embedding cache) opens the real wi
 - longest GUI-thread stall while loading the model, encoding and projecting: a 5 ms timer on
   the GUI thread notes every gap between its ticks beyond the 5 ms; target ≤ 100 ms;
 - keystroke → recoloured map: from a caption edit to the map showing its scores (the search
-  box's 150 ms debounce included), and from a class-list edit to the map recoloured by class.
+  box's 150 ms debounce included), and from a class-list edit to the map recoloured by class
+  (first from one prompt per class, then refined with the 80-prompt ensemble).
 Camera photos are made once by ../shared/bench/make_photos.py (4032×3024 JPEGs) and kept in --work.
 Run it under QT_QPA_PLATFORM=offscreen or a real display.
 """
@@ -89,7 +90,8 @@ def report(label: str, r: dict) -> None:
     keys = r["caption_ms"]
     print(f"keystroke → recoloured map  {min(keys):.0f}–{max(keys):.0f} ms (median {sorted(keys)[len(keys) // 2]:.0f}) "
           f"incl. {r['debounce_ms']} ms debounce")
-    print(f"class edit → recoloured map {r['classes_ms']:.0f} ms")
+    print(f"class edit → recoloured map {r['classes_ms']:.0f} ms (one prompt); "
+          f"{r['classes_final_ms']:.0f} ms with the 80-prompt ensemble")
 
 
 def child(folder: Path, model: str, t0: float) -> None:
@@ -158,7 +160,9 @@ def child(folder: Path, model: str, t0: float) -> None:
     start = time.perf_counter()
     window.classes.add_classes("circle, square, triangle, star")
     wait(lambda: recoloured and window.classification is not None)
-    classes_ms = (recoloured[-1] - start) * 1000
+    classes_ms = (recoloured[0] - start) * 1000
+    wait(lambda: not window.jobs.is_running("classes"))
+    classes_final_ms = (recoloured[-1] - start) * 1000
 
     def summary(values: list[float]) -> dict:
         ordered = sorted(values)
@@ -168,7 +172,7 @@ def child(folder: Path, model: str, t0: float) -> None:
         "images": len(window.collection), "model": model, "window_s": t_window,
         "first_map_s": first["pca"] - t_drop, "umap_s": first["umap"] - t_drop, "reopen": reopen,
         "stall_ms": {k: summary(v) for k, v in stalls.items()},
-        "caption_ms": caption_ms, "classes_ms": classes_ms, "debounce_ms": DEBOUNCE_MS,
+        "caption_ms": caption_ms, "classes_ms": classes_ms, "classes_final_ms": classes_final_ms, "debounce_ms": DEBOUNCE_MS,
     }))
     window.close()
 
