@@ -372,3 +372,32 @@ def test_classes_show_one_prompt_first_then_the_ensemble(qtbot, window, monkeypa
     wait_classified(qtbot, window)
     assert np.allclose(window.classification.probabilities, ensemble.probabilities, atol=1e-5)
     assert "refined" in window.status.text()
+
+
+def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_path):
+    from models.shapes_world import write_folder
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    write_folder(first, 40, seed=4, size=96)
+    write_folder(second, 12, seed=5, size=96)
+    window = make_window(qtbot, settings, batch_size=4)
+    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
+    encode = window.encoder.encode_images
+
+    def slow_encode(batch):
+        threading.Event().wait(0.2)
+        return encode(batch)
+
+    window.encoder.encode_images = slow_encode
+    window.open_paths([first])
+    qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 4, timeout=TIMEOUT)
+    window.open_paths([second / p.name for p in sorted(second.iterdir())][:5] + [first / "missing.jpg"])
+    assert window.error_box is not None and "missing.jpg" in window.error_box.text()
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        drop(window, *sorted(second.iterdir())[:5])
+    assert sorted(window.collection.paths) == sorted(str(p) for p in sorted(second.iterdir())[:5])
+    qtbot.waitUntil(lambda: window.map.point_count() == 5, timeout=TIMEOUT)
+    window.close()
+    assert not window.jobs.running()
