@@ -528,7 +528,7 @@ class MainWindow(QMainWindow):
             return
         self.jobs.start("classes", tasks.classify, self.encoder, self.collection.embeddings, names,
                         self.classes.ensemble(), self.classes.threshold(), dict(self._class_vectors),
-                        progressed=self._on_classes_preview, succeeded=self._on_classified,
+                        self.cache_dir, progressed=self._on_classes_preview, succeeded=self._on_classified,
                         failed=self._on_job_failed("Classification failed"))
 
     def _on_classes_preview(self, result) -> None:

@@ -127,30 +127,36 @@ def image_scores(job: Job, embeddings: np.ndarray, row: int) -> np.ndarray:
 
 
 def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], ensemble: bool,
-             threshold: float, known: dict[tuple[str, bool], np.ndarray]):
+             threshold: float, known: dict[tuple[str, bool], np.ndarray], cache_dir: str | None = None):
     """Classify with what is quick first, then refine; returns (Classification, new class vectors).
 
-    Class vectors are keyed by (name, ensemble) and only unseen names are encoded. With the
-    prompt ensemble and new names, it first yields (Classification, vectors) from the single
-    template (a handful of text passes, well under a second), then encodes the 80 templates class
-    by class (seconds a class on a CPU for a large model) and returns the refined result.
+    Class vectors are keyed by (name, ensemble) and only unseen names are encoded. Prompt
+    embeddings are kept in the embedding cache, so a class name costs its prompts once per model.
+    When the ensemble has prompts to encode, it first yields (Classification, vectors) from the
+    single template (a handful of text passes, well under a second), then encodes the 80 templates
+    (seconds a class on a CPU for a large model) and returns the refined result.
     """
-    from models.zeroshot import class_embeddings
-    from models.zeroshot import classify as classify_embeddings
+    from models.store import EmbeddingStore
+    from models.zeroshot import CachedTextEncoder, class_embeddings, class_prompts, classify as classify_with
 
     fresh: dict[tuple[str, bool], np.ndarray] = {}
+    with EmbeddingStore(cache_dir) as store:
+        texts = CachedTextEncoder(encoder, store)
 
-    def vectors(single: bool) -> dict:
-        key = not single and ensemble
-        missing = [c for c in classes if (c, key) not in known and (c, key) not in fresh]
-        if missing:
-            fresh.update(zip(((c, key) for c in missing), class_embeddings(encoder, missing, key, check=job.check)))
-        table = np.stack([fresh.get((c, key), known.get((c, key))) for c in classes])
-        return classify_embeddings(embeddings, table, encoder.logit_scale, list(classes), threshold)
+        def result(with_ensemble: bool):
+            keys = [(c, with_ensemble) for c in classes]
+            missing = [k for k in keys if k not in known and k not in fresh]
+            if missing:
+                vectors = class_embeddings(texts, [c for c, _ in missing], with_ensemble, check=job.check)
+                fresh.update(zip(missing, vectors))
+            table = np.stack([fresh[k] if k in fresh else known[k] for k in keys])
+            return classify_with(embeddings, table, encoder.logit_scale, list(classes), threshold)
 
-    if ensemble and any((c, True) not in known for c in classes):
-        yield vectors(single=True), dict(fresh)
-    return vectors(single=False), fresh
+        unseen = [c for c in classes if (c, True) not in known]
+        prompts = [p for c in unseen for p in class_prompts(c, True)]
+        if ensemble and len(store.text_vectors(texts.model_id, prompts)) < len(set(prompts)):
+            yield result(with_ensemble=False), dict(fresh)
+        return result(with_ensemble=ensemble), fresh
 
 
 def clusters(job: Job, embeddings: np.ndarray) -> np.ndarray:

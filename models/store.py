@@ -53,6 +53,16 @@ _SCHEMA = (
     )""",
 )
 
+# Text (prompt) embeddings, so the 80-prompt class ensembles are computed once per model, not once
+# per session. Added after schema 1 shipped; CREATE IF NOT EXISTS on open keeps both directions
+# compatible (older code ignores the table), so it does not bump SCHEMA_VERSION.
+_TEXTS = """CREATE TABLE IF NOT EXISTS texts (
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    prompt   TEXT    NOT NULL,
+    vector   BLOB    NOT NULL,              -- little-endian float32 x models.dim
+    PRIMARY KEY (model_id, prompt)
+)"""
+
 # Scratch table for set operations against a long list of files (partition, load): one
 # executemany + one join instead of a query per file. TEMP tables are private to the connection.
 _PROBE = """CREATE TEMP TABLE IF NOT EXISTS probe (
@@ -207,6 +217,30 @@ class EmbeddingStore:
             raise CacheError(f"{self.path}: stored vectors do not have dim {dim}")
         return flat.reshape(len(paths), dim).astype(np.float32)
 
+    def text_vectors(self, model_id: int, prompts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached embeddings of those prompts this model has seen (float32 vectors by prompt)."""
+        dim = self._dim(model_id)
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(prompts))
+        for start in range(0, len(unique), 500):  # stay below SQLite's bound-parameter limit
+            chunk = unique[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT prompt, vector FROM texts WHERE model_id = ? AND prompt IN ({marks})",
+                (model_id, *chunk)).fetchall()
+            for prompt, blob in rows:
+                vector = np.frombuffer(blob, dtype=VECTOR_DTYPE)
+                if vector.size == dim:
+                    found[prompt] = vector.astype(np.float32)
+        return found
+
+    def add_texts(self, model_id: int, prompts: Sequence[str], embeddings: np.ndarray) -> None:
+        """Store one embedding per prompt (replacing older ones), in one committed transaction."""
+        vectors = self._checked_vectors(model_id, embeddings, len(prompts))
+        with self._write_transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO texts (model_id, prompt, vector) VALUES (?, ?, ?)",
+                             [(model_id, p, v.tobytes()) for p, v in zip(prompts, vectors)])
+
     def count(self, model_id: int) -> int:
         """How many embeddings are cached for this model."""
         sql = "SELECT COUNT(*) FROM embeddings WHERE model_id = ?"
@@ -258,6 +292,7 @@ class EmbeddingStore:
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(_TEXTS)
         self._conn.execute(_PROBE)
 
     def _corrupt_error(self, exc: sqlite3.DatabaseError) -> CacheError:

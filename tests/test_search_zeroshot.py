@@ -208,3 +208,26 @@ def test_class_embeddings_check_stops_between_chunks(demo_encoder):
     assert len(calls) == 3 < 2 * 80 // PROMPT_CHUNK
     chunked = class_embeddings(demo_encoder, ["circle", "square"], check=lambda: None)
     assert np.allclose(chunked, class_embeddings(demo_encoder, ["circle", "square"]), atol=1e-6)
+
+
+def test_cached_text_encoder_embeds_each_prompt_once_per_model(demo_encoder, tmp_path):
+    from models.store import EmbeddingStore
+    from models.zeroshot import CachedTextEncoder
+
+    direct = class_embeddings(demo_encoder, ["circle", "star"])
+    calls = []
+
+    class Counting:
+        key, identity, dim, logit_scale = (demo_encoder.key, demo_encoder.identity, demo_encoder.dim,
+                                           demo_encoder.logit_scale)
+
+        def encode_texts(self, texts):
+            calls.append(len(texts))
+            return demo_encoder.encode_texts(texts)
+
+    with EmbeddingStore(tmp_path) as store:
+        first = class_embeddings(CachedTextEncoder(Counting(), store), ["circle", "star"])
+    with EmbeddingStore(tmp_path) as store:
+        again = class_embeddings(CachedTextEncoder(Counting(), store), ["star", "circle"])
+    assert sum(calls) == 160  # 80 prompts × 2 classes, all in the first session
+    assert np.allclose(first, direct, atol=1e-6) and np.array_equal(again, first[::-1])

@@ -294,3 +294,17 @@ def test_kill_9_keeps_every_committed_batch(tmp_path):
             batch = batch_files(i, BATCH)
             assert s.partition(model, batch) == (batch, [])
             np.testing.assert_array_equal(s.load(model, [f.path for f in batch]), batch_vectors(i, BATCH, KILL_DIM))
+
+
+def test_text_vectors_round_trip_and_persist(tmp_path):
+    vectors = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    with EmbeddingStore(tmp_path) as store:
+        mid = store.model_id("m", {"name": "m"}, 8)
+        assert store.text_vectors(mid, ["a photo of a cat."]) == {}
+        store.add_texts(mid, ["a", "b", "c"], vectors)
+        with pytest.raises(ValueError):
+            store.add_texts(mid, ["d"], np.zeros((1, 4), np.float32))
+    with EmbeddingStore(tmp_path) as store:
+        found = store.text_vectors(mid, ["c", "a", "zzz", "a"])
+    assert set(found) == {"a", "c"}
+    assert np.array_equal(found["a"], vectors[0]) and np.array_equal(found["c"], vectors[2])
