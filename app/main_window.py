@@ -661,6 +661,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         """Cancel every job and wait for it, so no worker thread outlives the window."""
+        for dialog in (self.error_box, self.model_dialog, getattr(self, "model_picker", None)):
+            if dialog is not None:
+                dialog.close()
         self.jobs.shutdown()
         self.thumbnails.shutdown()
         self.preview.shutdown()

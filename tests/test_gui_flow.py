@@ -372,6 +372,20 @@ def test_classes_show_one_prompt_first_then_the_ensemble(qtbot, window, monkeypa
     wait_classified(qtbot, window)
     assert np.allclose(window.classification.probabilities, ensemble.probabilities, atol=1e-5)
     assert "refined" in window.status.text()
+    window.close()
+
+    again = make_window(qtbot, window.settings)
+    qtbot.waitUntil(lambda: again.encoder is not None, timeout=TIMEOUT)
+    with qtbot.waitSignal(again.collectionReady, timeout=TIMEOUT):
+        again.open_paths([DEMO_IMAGES])
+    passes, previews = [], []
+    monkeypatch.setattr(again.encoder, "encode_texts", lambda texts: passes.append(texts))
+    monkeypatch.setattr(again, "_on_classes_preview", previews.append)
+    again.classes.add_classes(", ".join(classes))
+    wait_classified(qtbot, again)
+    assert passes == [] and previews == []  # every prompt came from the embedding cache
+    assert np.allclose(again.classification.probabilities, ensemble.probabilities, atol=1e-5)
+    again.close()
 
 
 def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_path):
@@ -401,17 +415,3 @@ def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_p
     qtbot.waitUntil(lambda: window.map.point_count() == 5, timeout=TIMEOUT)
     window.close()
     assert not window.jobs.running()
-    window.close()
-
-    again = make_window(qtbot, window.settings)
-    qtbot.waitUntil(lambda: again.encoder is not None, timeout=TIMEOUT)
-    with qtbot.waitSignal(again.collectionReady, timeout=TIMEOUT):
-        again.open_paths([DEMO_IMAGES])
-    passes, previews = [], []
-    monkeypatch.setattr(again.encoder, "encode_texts", lambda texts: passes.append(texts))
-    monkeypatch.setattr(again, "_on_classes_preview", previews.append)
-    again.classes.add_classes(", ".join(classes))
-    wait_classified(qtbot, again)
-    assert passes == [] and previews == []  # every prompt came from the embedding cache
-    assert np.allclose(again.classification.probabilities, ensemble.probabilities, atol=1e-5)
-    again.close()
