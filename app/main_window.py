@@ -8,6 +8,7 @@ results come back here on the GUI thread, and a result a newer request has super
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -35,6 +36,7 @@ from models.weights import ModelUnavailable
 RECENT_MAX = 10
 CLASSES_DEBOUNCE_MS = 100
 TOP_K = 10
+PREVIEW_INTERVAL_S = 5.0  # at least this long between maps of the encoded-so-far while encoding
 REFINING = "Classes from one prompt; refining them with the 80-prompt ensemble…"
 
 
@@ -71,6 +73,7 @@ class MainWindow(QMainWindow):
         self.model_dialog: ModelUnavailableDialog | None = None
         self._class_vectors: dict[tuple[str, bool], np.ndarray] = {}
         self._open_when_loaded = False
+        self._next_preview = 0.0
         self.setWindowTitle("Clipscape")
         self.setAcceptDrops(True)
         self.resize(1280, 800)
@@ -218,7 +221,7 @@ class MainWindow(QMainWindow):
         return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
 
     def _reset_collection(self) -> None:
-        for name in ("index", "project", "query", "classes", "clusters"):
+        for name in ("index", "preview", "project", "query", "classes", "clusters"):
             self.jobs.cancel(name)
         self.thumbnails.cancel_pending()
         self.collection, self.coords, self.map_kind = None, None, ""
@@ -351,6 +354,7 @@ class MainWindow(QMainWindow):
 
     def _start_index(self) -> None:
         self.status.setText("Looking for images…")
+        self._next_preview = 0.0
         self._set_busy("index")
         self.jobs.start("index", tasks.index_folder, list(self.roots), self.encoder, self.cache_dir,
                         self.batch_size, progressed=self._on_index_progress, succeeded=self._on_collection,
@@ -362,6 +366,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, max(1, progress.total))
         self.progress.setValue(progress.done)
         self._show_skipped(progress.skipped)
+        self._maybe_preview(progress)
 
     def _show_skipped(self, skipped) -> None:
         self.skipped = list(skipped)
@@ -374,25 +379,63 @@ class MainWindow(QMainWindow):
         self.jobs.start("index", tasks.cached_collection, list(self.roots), self.encoder, self.cache_dir,
                         succeeded=self._on_collection, failed=self._on_job_failed("Cannot read the cache"))
 
+    def _maybe_preview(self, progress: IndexProgress) -> None:
+        """While encoding, now and then show the map of what is encoded so far (PCA)."""
+        if (progress.stage != "encode" or not progress.embedded or progress.done >= progress.total
+                or self.jobs.is_running("preview") or time.monotonic() < self._next_preview):
+            return
+        started = time.monotonic()
+
+        def shown(result) -> None:
+            # the next one after 5 s, or 4× what this one took on a big folder
+            self._next_preview = time.monotonic() + max(PREVIEW_INTERVAL_S, 4 * (time.monotonic() - started))
+            self._on_preview(result)
+
+        self._next_preview = float("inf")
+        self.jobs.start("preview", tasks.preview_map, list(self.roots), self.encoder, self.cache_dir,
+                        succeeded=shown, failed=lambda _e: None)  # a failed preview is not worth a message
+
+    def _on_preview(self, result) -> None:
+        collection, coords = result
+        if not self.jobs.is_running("index") or not len(collection):
+            return
+        self._take_collection(collection)
+        self._apply_coords(coords, "pca")
+        self._refresh_gallery()
+
     def _on_collection(self, collection: Collection) -> None:
         self._set_busy(None)
-        self.collection = collection
+        self.jobs.cancel("preview")
+        self._take_collection(collection)
         done = self.last_index
         if done is not None and done.stage == "done":
             self.status.setText(f"{len(collection)} images ({done.embedded} encoded, {done.reused} from cache, "
                                 f"{len(done.skipped)} skipped) in {done.seconds:.1f} s")
-        self.gallery.set_collection(collection.paths)
-        self._update_actions()
         self.collectionReady.emit()
         if not len(collection):
             self.status.setText("No images found in " + self._roots_label())
             return
         self._start_projection()
-        if self.classes.classes():
-            self._run_classes()
-        if self.query is not None and self.query[0] == "text":
-            self._on_caption(self.query[1])
         self._refresh_gallery()
+
+    def _take_collection(self, collection: Collection) -> None:
+        """Show ``collection``: what was derived from the previous one (map, scores, classes) is redone."""
+        for name in ("project", "query", "classes", "clusters"):
+            self.jobs.cancel(name)
+        self.collection = collection
+        self.coords, self.map_kind = None, ""
+        self.scores, self.classification, self.cluster_ids = None, None, None
+        self.selection = np.zeros(0, np.int64)
+        if self.query is not None and self.query[0] == "image":  # a row of the old collection
+            self.query = None
+            self.search_bar.show_similar(None)
+        self.gallery.set_collection(collection.paths)
+        self._update_actions()
+        if len(collection):
+            if self.classes.classes():
+                self._run_classes()
+            if self.query is not None:
+                self._on_caption(self.query[1])
 
     # --- the map ------------------------------------------------------------------------------
 

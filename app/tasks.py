@@ -103,6 +103,15 @@ def umap_server() -> UmapProcess:
     return _umap_server
 
 
+def preview_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
+    """(Collection, PCA map) of what an encode still running has finished so far."""
+    from models.projection import pca_2d
+
+    collection = cached_collection(job, roots, encoder, cache_dir)
+    job.check()
+    return collection, pca_2d(collection.embeddings)
+
+
 def project(job: Job, embeddings: np.ndarray, seed: int = 0):
     """Yield the PCA map at once, then UMAP's (in the child process, reporting MapProgress)."""
     from models.projection import pca_2d

@@ -136,6 +136,9 @@ def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_p
     window.encoder.encode_images = slow_encode
     window.open_paths([folder])
     qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 8, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: 0 < window.map.point_count() < 48, timeout=TIMEOUT)  # the map grows while encoding
+    assert window.jobs.is_running("index") and len(window.collection) == window.map.point_count()
+    assert window.gallery.rows() == list(range(window.map.point_count()))
     cancel = window.findChild(QPushButton, "cancel")
     assert cancel.isVisible()
     with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
