@@ -38,6 +38,21 @@ def make_window(qtbot, settings, model=("demo", None), **kwargs) -> MainWindow:
     return window
 
 
+def slow_window(qtbot, settings, batch_size: int, seconds_per_batch: float) -> MainWindow:
+    """A window whose model takes ``seconds_per_batch`` per batch, so a test can act mid-encode."""
+    window = make_window(qtbot, settings, batch_size=batch_size)
+    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
+    encode = window.encoder.encode_images
+
+    def slow_encode(batch):
+        threading.Event().wait(seconds_per_batch)
+        return encode(batch)
+
+    slow_encode.__wrapped__ = encode
+    window.encoder.encode_images = slow_encode
+    return window
+
+
 @pytest.fixture
 def window(qtbot, settings):
     w = make_window(qtbot, settings)
@@ -125,15 +140,8 @@ def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_p
     folder = tmp_path / "photos"
     folder.mkdir()
     write_folder(folder, 48, seed=3, size=128)
-    window = make_window(qtbot, settings, batch_size=8)
-    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
-    encode = window.encoder.encode_images
-
-    def slow_encode(batch):
-        threading.Event().wait(0.3)
-        return encode(batch)
-
-    window.encoder.encode_images = slow_encode
+    window = slow_window(qtbot, settings, batch_size=8, seconds_per_batch=0.3)
+    encode = window.encoder.encode_images.__wrapped__
     window.open_paths([folder])
     qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 8, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: 0 < window.map.point_count() < 48, timeout=TIMEOUT)  # the map grows while encoding
@@ -399,15 +407,7 @@ def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_p
     second.mkdir()
     write_folder(first, 40, seed=4, size=96)
     write_folder(second, 12, seed=5, size=96)
-    window = make_window(qtbot, settings, batch_size=4)
-    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
-    encode = window.encoder.encode_images
-
-    def slow_encode(batch):
-        threading.Event().wait(0.2)
-        return encode(batch)
-
-    window.encoder.encode_images = slow_encode
+    window = slow_window(qtbot, settings, batch_size=4, seconds_per_batch=0.2)
     window.open_paths([first])
     qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 4, timeout=TIMEOUT)
     window.open_paths([second / p.name for p in sorted(second.iterdir())][:5] + [first / "missing.jpg"])
