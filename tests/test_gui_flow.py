@@ -140,7 +140,7 @@ def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_p
     folder = tmp_path / "photos"
     folder.mkdir()
     write_folder(folder, 48, seed=3, size=128)
-    window = slow_window(qtbot, settings, batch_size=8, seconds_per_batch=0.3)
+    window = slow_window(qtbot, settings, batch_size=8, seconds_per_batch=0.5)
     encode = window.encoder.encode_images.__wrapped__
     window.open_paths([folder])
     qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 8, timeout=TIMEOUT)
