@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
@@ -33,6 +33,7 @@ from app.workers import JobRunner
 from models.indexer import Collection, IndexProgress
 from models.weights import ModelUnavailable
 
+ICON = Path(__file__).resolve().parent.parent / "resources" / "clipscape.svg"
 RECENT_MAX = 10
 CLASSES_DEBOUNCE_MS = 100
 TOP_K = 10
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self._open_when_loaded = False
         self._next_preview = 0.0
         self.setWindowTitle("Clipscape")
+        self.setWindowIcon(QIcon(str(ICON)))
         self.setAcceptDrops(True)
         self.resize(1280, 800)
         self._build_views()

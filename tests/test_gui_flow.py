@@ -418,3 +418,11 @@ def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_p
     qtbot.waitUntil(lambda: window.map.point_count() == 5, timeout=TIMEOUT)
     window.close()
     assert not window.jobs.running()
+
+
+def test_window_has_its_icon_and_the_desktop_entry_runs_clipscape(window):
+    from app.main_window import ICON
+
+    assert ICON.is_file() and not window.windowIcon().isNull()
+    entry = (Path(__file__).resolve().parent.parent / "packaging" / "clipscape.desktop").read_text()
+    assert "Exec=clipscape %F" in entry and "MimeType=inode/directory;" in entry
