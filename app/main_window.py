@@ -434,10 +434,10 @@ class MainWindow(QMainWindow):
         self.gallery.set_collection(collection.paths)
         self._update_actions()
         if len(collection):
-            if self.classes.classes():
-                self._run_classes()
+            if self.classes.classes():   # redo for the new collection, keeping the colour mode
+                self._run_classes(user_edit=False)
             if self.query is not None:
-                self._on_caption(self.query[1])
+                self._on_caption(self.query[1], user_edit=False)
 
     # --- the map ------------------------------------------------------------------------------
 
@@ -480,12 +480,12 @@ class MainWindow(QMainWindow):
         elif mode == "score" and self.scores is not None:
             self.map.show_scores(self.scores, top_k=TOP_K, threshold=self.search_bar.score_threshold())
         elif mode == "cluster":
-            if self.cluster_ids is not None:
-                self.map.show_clusters(self.cluster_ids)
-            elif self.collection is not None and not self.jobs.is_running("clusters"):
-                self.jobs.start("clusters", tasks.clusters, self.collection.embeddings,
-                                succeeded=self._on_clusters, failed=self._on_job_failed("Clustering failed"))
+            if self.cluster_ids is None:  # _on_clusters comes back here
+                if self.collection is not None and not self.jobs.is_running("clusters"):
+                    self.jobs.start("clusters", tasks.clusters, self.collection.embeddings,
+                                    succeeded=self._on_clusters, failed=self._on_job_failed("Clustering failed"))
                 return
+            self.map.show_clusters(self.cluster_ids)
         else:
             self.map.show_plain()
         self.recoloured.emit()
@@ -527,7 +527,8 @@ class MainWindow(QMainWindow):
 
     # --- queries ------------------------------------------------------------------------------
 
-    def _on_caption(self, caption: str) -> None:
+    def _on_caption(self, caption: str, user_edit: bool = True) -> None:
+        """Rank by ``caption``; a user's query also switches the map to score colours."""
         if not caption:
             if self.query is not None and self.query[0] == "text":
                 self._set_scores(None, None)
@@ -537,7 +538,7 @@ class MainWindow(QMainWindow):
         if self.collection is None or self.encoder is None or not len(self.collection):
             return
         self.jobs.start("query", tasks.caption_scores, self.encoder, self.collection.embeddings, caption,
-                        succeeded=lambda s: self._set_scores(s, ("text", caption)),
+                        succeeded=lambda s: self._set_scores(s, ("text", caption), user_edit),
                         failed=self._on_job_failed("Search failed"))
 
     def find_similar(self, row: int) -> None:
@@ -550,10 +551,10 @@ class MainWindow(QMainWindow):
                         succeeded=lambda s: self._set_scores(s, ("image", row)),
                         failed=self._on_job_failed("Search failed"))
 
-    def _set_scores(self, scores: np.ndarray | None, query) -> None:
+    def _set_scores(self, scores: np.ndarray | None, query, user_edit: bool = True) -> None:
         self.jobs.cancel("query")
         self.scores, self.query = scores, query
-        if scores is not None:
+        if scores is not None and user_edit:
             self.search_bar.set_colour_mode("score", notify=False)
         elif self.search_bar.colour_mode() == "score":
             self.search_bar.set_colour_mode("class" if self.classification is not None else "none", notify=False)
@@ -562,7 +563,8 @@ class MainWindow(QMainWindow):
 
     # --- zero-shot classes --------------------------------------------------------------------
 
-    def _run_classes(self) -> None:
+    def _run_classes(self, user_edit: bool = True) -> None:
+        """Classify into the panel's classes; after a user's edit the map switches to class colours."""
         self._classes_debounce.stop()
         names = self.classes.classes()
         if not names:
@@ -573,32 +575,33 @@ class MainWindow(QMainWindow):
             return
         self.jobs.start("classes", tasks.classify, self.encoder, self.collection.embeddings, names,
                         self.classes.ensemble(), self.classes.threshold(), dict(self._class_vectors),
-                        self.cache_dir, progressed=self._on_classes_preview, succeeded=self._on_classified,
+                        self.cache_dir, progressed=lambda r: self._on_classes_preview(r, user_edit),
+                        succeeded=lambda r: self._on_classified(r, user_edit),
                         failed=self._on_job_failed("Classification failed"))
 
-    def _on_classes_preview(self, result) -> None:
+    def _on_classes_preview(self, result, user_edit: bool = True) -> None:
         """The single-template answer, shown while the 80-prompt ensemble is computed."""
-        self._take_classes(result)
+        self._take_classes(result, user_edit)
         self.status.setText(REFINING)
 
-    def _on_classified(self, result) -> None:
-        self._take_classes(result)
+    def _on_classified(self, result, user_edit: bool = True) -> None:
+        self._take_classes(result, user_edit)
         if self.status.text() == REFINING:
             self.status.setText("Classes refined with the 80-prompt ensemble")
         self.classified.emit()
 
-    def _take_classes(self, result) -> None:
+    def _take_classes(self, result, user_edit: bool) -> None:
         classification, fresh = result
         self._class_vectors.update(fresh)
-        self._apply_classification(classification)
+        self._apply_classification(classification, user_edit)
 
-    def _apply_classification(self, classification) -> None:
+    def _apply_classification(self, classification, user_edit: bool = True) -> None:
         self.classification = classification
         counts = classification.counts() if classification is not None else {}
         self.classes.set_counts(counts)
         self.gallery.set_classes(list(classification.classes) if classification is not None else [])
-        if classification is not None:
-            self.search_bar.set_colour_mode("class", notify=False)  # the user just edited the classes
+        if classification is not None and user_edit:
+            self.search_bar.set_colour_mode("class", notify=False)  # show what the user just edited
         self._recolour()
         self._refresh_gallery()
 

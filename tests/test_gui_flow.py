@@ -278,7 +278,8 @@ def test_model_download_shows_progress_and_cancel_stops_it(qtbot, settings, monk
 
 def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
     window.classes.set_classes(["circle", "square"])
-    window.open_paths([DEMO_IMAGES])
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
+        window.open_paths([DEMO_IMAGES])
     qtbot.waitUntil(lambda: window.coords is not None, timeout=TIMEOUT)
     wait_classified(qtbot, window)
 
@@ -295,11 +296,17 @@ def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
     assert sorted(dimmed) == sorted(np.flatnonzero(window.scores < cut).tolist())
     assert (window.map.point_colours()[window.scores < cut][:, 3] < 255).all()
 
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.search_bar.set_colour_mode("cluster")
+    window.search_bar.set_colour_mode("cluster")
+    qtbot.waitUntil(lambda: window.cluster_ids is not None and bool(window.map.legend_entries()), timeout=TIMEOUT)
     labels = [label for label, *_ in window.map.legend_entries()]
     assert labels and all(label.startswith("cluster ") for label in labels)
     assert sum(count for _, count, *_ in window.map.legend_entries()) == len(window.collection)
+
+    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):  # reopen: query and classes are redone…
+        window.open_paths([DEMO_IMAGES])
+    qtbot.waitUntil(lambda: window.scores is not None and window.cluster_ids is not None, timeout=TIMEOUT)
+    wait_classified(qtbot, window)
+    assert window.search_bar.colour_mode() == "cluster"  # …without taking the user's colour mode away
 
 
 def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, monkeypatch):
