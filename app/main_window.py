@@ -68,7 +68,6 @@ class MainWindow(QMainWindow):
         self.classification = None
         self.cluster_ids: np.ndarray | None = None
         self.selection = np.zeros(0, np.int64)
-        self.skipped: list = []
         self.last_index: IndexProgress | None = None
         self.error_box: QMessageBox | None = None
         self.model_dialog: ModelUnavailableDialog | None = None
@@ -223,19 +222,28 @@ class MainWindow(QMainWindow):
         return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
 
     def _reset_collection(self) -> None:
-        for name in ("index", "preview", "project", "query", "classes", "clusters"):
+        """Nothing shown: a new folder (or model) is on its way."""
+        for name in ("index", "preview"):
             self.jobs.cancel(name)
         self.thumbnails.cancel_pending()
-        self.collection, self.coords, self.map_kind = None, None, ""
-        self.scores, self.classification, self.cluster_ids = None, None, None
-        self.selection = np.zeros(0, np.int64)
-        self.skipped = []
+        self._drop_derived()
+        self.collection = None
         self.map.clear()
         self.gallery.set_collection([])
         self.preview.clear()
-        self.skipped_panel.set_skipped([])
-        self.skipped_button.hide()
+        self._show_skipped([])
         self._update_actions()
+
+    def _drop_derived(self) -> None:
+        """Forget what was computed from the current collection (map, scores, classes, clusters, selection)."""
+        for name in ("project", "query", "classes", "clusters"):
+            self.jobs.cancel(name)
+        self.coords, self.map_kind = None, ""
+        self.scores, self.classification, self.cluster_ids = None, None, None
+        self.selection = np.zeros(0, np.int64)
+        if self.query is not None and self.query[0] == "image":  # a row of the old collection
+            self.query = None
+            self.search_bar.show_similar(None)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
         if self._dropped_paths(event.mimeData()):
@@ -371,10 +379,9 @@ class MainWindow(QMainWindow):
         self._maybe_preview(progress)
 
     def _show_skipped(self, skipped) -> None:
-        self.skipped = list(skipped)
-        self.skipped_panel.set_skipped(self.skipped)
-        self.skipped_button.setText(f"{len(self.skipped)} skipped")
-        self.skipped_button.setVisible(bool(self.skipped))
+        self.skipped_panel.set_skipped(skipped)
+        self.skipped_button.setText(f"{len(skipped)} skipped")
+        self.skipped_button.setVisible(bool(skipped))
 
     def _on_index_cancelled(self) -> None:
         self.status.setText("Encoding cancelled; finished batches are kept. Open the folder again to go on.")
@@ -422,15 +429,8 @@ class MainWindow(QMainWindow):
 
     def _take_collection(self, collection: Collection) -> None:
         """Show ``collection``: what was derived from the previous one (map, scores, classes) is redone."""
-        for name in ("project", "query", "classes", "clusters"):
-            self.jobs.cancel(name)
+        self._drop_derived()
         self.collection = collection
-        self.coords, self.map_kind = None, ""
-        self.scores, self.classification, self.cluster_ids = None, None, None
-        self.selection = np.zeros(0, np.int64)
-        if self.query is not None and self.query[0] == "image":  # a row of the old collection
-            self.query = None
-            self.search_bar.show_similar(None)
         self.gallery.set_collection(collection.paths)
         self._update_actions()
         if len(collection):
@@ -537,7 +537,7 @@ class MainWindow(QMainWindow):
         self.search_bar.show_similar(None)
         if self.collection is None or self.encoder is None or not len(self.collection):
             return
-        self.jobs.start("query", tasks.caption_scores, self.encoder, self.collection.embeddings, caption,
+        self.jobs.start("query", tasks.caption_scores, self.encoder, self.collection, caption,
                         succeeded=lambda s: self._set_scores(s, ("text", caption), user_edit),
                         failed=self._on_job_failed("Search failed"))
 
@@ -547,7 +547,7 @@ class MainWindow(QMainWindow):
             return
         self.search_bar.caption.clear()
         self.search_bar.show_similar(Path(self.collection.paths[row]).name)
-        self.jobs.start("query", tasks.image_scores, self.collection.embeddings, row,
+        self.jobs.start("query", tasks.image_scores, self.collection, row,
                         succeeded=lambda s: self._set_scores(s, ("image", row)),
                         failed=self._on_job_failed("Search failed"))
 
@@ -653,14 +653,10 @@ class MainWindow(QMainWindow):
 
     def export_to(self, path: str, selection_only: bool) -> None:
         rows = self.selection if selection_only else np.arange(len(self.collection))
-        c = self.classification
         self._set_busy("export")
         self.status.setText(f"Writing {len(rows)} rows to {path}…")
         self.jobs.start(
-            "export", tasks.export_csv, path, [self.collection.paths[i] for i in rows],
-            self.collection.embeddings[rows], None if self.coords is None else self.coords[rows],
-            None if c is None else [c.label(i) for i in rows], None if c is None else c.confidence[rows],
-            None if self.scores is None else self.scores[rows],
+            "export", tasks.export_csv, path, self.collection, rows, self.coords, self.classification, self.scores,
             progressed=self._on_export_progress, succeeded=lambda n: self._on_exported(path, n),
             failed=self._on_job_failed("Export failed"),
             cancelled=lambda: (self._set_busy(None), self.status.setText("Export cancelled; nothing written.")))

@@ -121,18 +121,18 @@ def project(job: Job, embeddings: np.ndarray, seed: int = 0):
                              progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
 
 
-def caption_scores(job: Job, encoder, embeddings: np.ndarray, caption: str) -> np.ndarray:
+def caption_scores(job: Job, encoder, collection: Collection, caption: str) -> np.ndarray:
     """Every image's cosine similarity to ``caption``."""
-    from models.search import cosine_scores
+    from models.search import text_scores
 
-    return cosine_scores(embeddings, encoder.encode_texts([caption])[0])
+    return text_scores(collection, encoder, caption)
 
 
-def image_scores(job: Job, embeddings: np.ndarray, row: int) -> np.ndarray:
+def image_scores(job: Job, collection: Collection, row: int) -> np.ndarray:
     """Every image's cosine similarity to image ``row``."""
     from models.search import cosine_scores
 
-    return cosine_scores(embeddings, embeddings[row])
+    return cosine_scores(collection.embeddings, collection.embeddings[row])
 
 
 def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], ensemble: bool,
@@ -175,14 +175,23 @@ def clusters(job: Job, embeddings: np.ndarray) -> np.ndarray:
     return cluster(embeddings)
 
 
-def export_csv(job: Job, path: str, paths: Sequence[str], embeddings: np.ndarray, coords, labels,
-               probabilities, scores) -> int:
-    """Write the core's CSV for these rows; Cancel leaves any existing file untouched. Returns rows written."""
+def export_csv(job: Job, path: str, collection: Collection, rows: np.ndarray, coords, classification,
+               scores) -> int:
+    """Write the core's CSV for these rows, with map, class and score columns when known.
+
+    Cancel leaves any existing file untouched. Returns the rows written. The rows are picked out
+    here (100k × 512 floats is a 200 MB copy), not on the GUI thread.
+    """
     from models.export import write_csv
 
-    write_csv(path, paths, embeddings, coords=coords, classes=labels, probabilities=probabilities,
-              scores=scores, progress=lambda done, total: job.report((done, total)))
-    return len(paths)
+    def pick(values):
+        return None if values is None else values[rows]
+
+    labels = None if classification is None else [classification.labels[i] for i in rows]
+    write_csv(path, [collection.paths[i] for i in rows], collection.embeddings[rows], coords=pick(coords),
+              classes=labels, probabilities=None if classification is None else classification.confidence[rows],
+              scores=pick(scores), progress=lambda done, total: job.report((done, total)))
+    return len(rows)
 
 
 def index_summary(progress: IndexProgress) -> str:

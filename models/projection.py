@@ -95,17 +95,11 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
                         metric="precomputed" if exact else "cosine",
                         random_state=seed, init=init, n_jobs=1 if seed is not None else -1,
                         n_epochs=umap_epochs(n))
-    return normalise(_fit_one_at_a_time(reducer, cosine_distances(x) if exact else x, progress))
+    if exact:
+        from sklearn.metrics.pairwise import cosine_distances  # noqa: PLC0415 - loaded by umap already
 
-
-def cosine_distances(x: np.ndarray) -> np.ndarray:
-    """N×N float32 cosine distances (1 - cosine similarity), exactly 0 on the diagonal."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-    unit = x / norms
-    d = 1.0 - unit @ unit.T
-    np.clip(d, 0.0, 2.0, out=d)
-    np.fill_diagonal(d, 0.0)
-    return d.astype(np.float32, copy=False)
+        x = cosine_distances(x)  # float32 in, float32 out; clipped to [0, 2], 0 on the diagonal
+    return normalise(_fit_one_at_a_time(reducer, x, progress))
 
 
 def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None) -> np.ndarray:

@@ -9,6 +9,7 @@ by the model's learnt logit scale, the same scaling the model was trained with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
@@ -97,9 +98,11 @@ class Classification:
     def label(self, i: int) -> str:
         return self.classes[self.best[i]] if self.best[i] >= 0 else UNKNOWN
 
-    @property
+    @cached_property
     def labels(self) -> list[str]:
-        return [self.label(i) for i in range(len(self.best))]
+        """Every image's label; computed once (the window reads it on every gallery refresh)."""
+        names = np.array([*self.classes, UNKNOWN], dtype=object)  # best == -1 picks UNKNOWN
+        return names[self.best].tolist()
 
     @property
     def confidence(self) -> np.ndarray:
