@@ -1,6 +1,6 @@
-"""python -m app: the same as the clipscape command."""
+"""python -m clipscape.app: the same as the clipscape command."""
 import sys
 
-from app.launch import main
+from clipscape.app.launch import main
 
 sys.exit(main())

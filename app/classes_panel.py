@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QHB
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QStyledItemDelegate,
                                QVBoxLayout, QWidget)
 
-from models.zeroshot import SINGLE_TEMPLATE, UNKNOWN, parse_classes
+from clipscape.models.zeroshot import SINGLE_TEMPLATE, UNKNOWN, parse_classes
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 COUNT_SEPARATOR = " — "

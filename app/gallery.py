@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.thumbnails import ThumbnailCache
+from clipscape.app.thumbnails import ThumbnailCache
 
 ALL_CLASSES = "All classes"
 GRID_SIZE = QSize(176, 200)

@@ -11,12 +11,11 @@ import argparse
 import multiprocessing
 import os
 import sys
-from pathlib import Path
 from typing import Sequence
 
 PROG = "clipscape"
 HEADLESS = ("encode", "search", "similar", "classify", "export")
-DEMO_IMAGES = Path(__file__).resolve().parent.parent / "resources" / "demo_images"
+from clipscape.resources import DEMO_IMAGES  # noqa: E402  (re-exported for tests and tools)
 DEMO_CLASSES = ("circle", "square", "triangle", "star")
 
 
@@ -25,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in HEADLESS:
-        from models.cli import main as cli_main
+        from clipscape.models.cli import main as cli_main
 
         return cli_main(argv)
     args = gui_parser().parse_args(argv)
@@ -59,7 +58,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
+    from clipscape.app.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Clipscape")

@@ -19,21 +19,21 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
                                QProgressBar, QPushButton, QSplitter, QStackedWidget, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from app import tasks
-from app.classes_panel import ClassesPanel
-from app.gallery import Gallery
-from app.map_view import MapView
-from app.model_picker import (DEMO, ModelPicker, ModelUnavailableDialog, describe, load_model_choice,
+from clipscape.app import tasks
+from clipscape.app.classes_panel import ClassesPanel
+from clipscape.app.gallery import Gallery
+from clipscape.app.map_view import MapView
+from clipscape.app.model_picker import (DEMO, ModelPicker, ModelUnavailableDialog, describe, load_model_choice,
                               save_model_choice)
-from app.preview import PreviewPanel
-from app.search_bar import SearchBar
-from app.skipped_panel import SkippedPanel
-from app.thumbnails import ThumbnailCache
-from app.workers import JobRunner
-from models.indexer import Collection, IndexProgress
-from models.weights import ModelUnavailable
+from clipscape.app.preview import PreviewPanel
+from clipscape.app.search_bar import SearchBar
+from clipscape.app.skipped_panel import SkippedPanel
+from clipscape.app.thumbnails import ThumbnailCache
+from clipscape.app.workers import JobRunner
+from clipscape.models.indexer import Collection, IndexProgress
+from clipscape.models.weights import ModelUnavailable
 
-ICON = Path(__file__).resolve().parent.parent / "resources" / "clipscape.svg"
+from clipscape.resources import ICON  # noqa: E402
 RECENT_MAX = 10
 CLASSES_DEBOUNCE_MS = 100
 TOP_K = 10

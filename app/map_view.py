@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget, QListWidgetItem, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
 
-from app.palette import PLAIN_COLOUR, UNKNOWN_COLOUR, class_colours, score_colours, score_lut
+from clipscape.app.palette import PLAIN_COLOUR, UNKNOWN_COLOUR, class_colours, score_colours, score_lut
 
 TOOLS = ("pan", "box", "lasso")
 POINT_SIZE = 7

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from models.encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, LOCAL_DIR
-from models.encoder import DEMO as DEMO_NAME
+from clipscape.models.encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, LOCAL_DIR
+from clipscape.models.encoder import DEMO as DEMO_NAME
 
 Choice = tuple[str, str | None]
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.thumbnails import ThumbnailCache
+from clipscape.app.thumbnails import ThumbnailCache
 
 PREVIEW_SIZE = 512
 

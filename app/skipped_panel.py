@@ -5,7 +5,7 @@ from typing import Sequence
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from models.scan import Skipped
+from clipscape.models.scan import Skipped
 
 
 class SkippedPanel(QTableWidget):

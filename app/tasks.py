@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from app.workers import Job
-from models.indexer import Collection, IndexProgress
-from models.umap_process import UmapProcess
+from clipscape.app.workers import Job
+from clipscape.models.indexer import Collection, IndexProgress
+from clipscape.models.umap_process import UmapProcess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +38,7 @@ def load_model(job: Job, model: str, pretrained: str | None, device: str = "auto
     """The Encoder for a model choice; downloads hub weights with progress (Cancel stops the download)."""
     from tqdm import tqdm
 
-    from models.encoder import ModelSpec, load_encoder
+    from clipscape.models.encoder import ModelSpec, load_encoder
 
     class _Progress(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -66,8 +66,8 @@ class _Discard:
 
 def index_folder(job: Job, roots: Sequence[str], encoder, cache_dir: str | None, batch_size: int):
     """Encode what the cache lacks, yielding IndexProgress snapshots; returns the Collection."""
-    from models.indexer import index
-    from models.store import EmbeddingStore
+    from clipscape.models.indexer import index
+    from clipscape.models.store import EmbeddingStore
 
     with EmbeddingStore(cache_dir) as store:
         gen = index(list(roots), encoder, store, batch_size=batch_size)
@@ -83,8 +83,8 @@ def index_folder(job: Job, roots: Sequence[str], encoder, cache_dir: str | None,
 
 def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | None) -> Collection:
     """What an interrupted encode left in the cache, as a Collection to explore."""
-    from models.indexer import cached
-    from models.store import EmbeddingStore
+    from clipscape.models.indexer import cached
+    from clipscape.models.store import EmbeddingStore
 
     with EmbeddingStore(cache_dir) as store:
         return cached(list(roots), encoder, store)
@@ -105,7 +105,7 @@ def umap_server() -> UmapProcess:
 
 def preview_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
     """(Collection, PCA map) of what an encode still running has finished so far."""
-    from models.projection import pca_2d
+    from clipscape.models.projection import pca_2d
 
     collection = cached_collection(job, roots, encoder, cache_dir)
     job.check()
@@ -114,7 +114,7 @@ def preview_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
 
 def project(job: Job, embeddings: np.ndarray, seed: int = 0):
     """Yield the PCA map at once, then UMAP's (in the child process, reporting MapProgress)."""
-    from models.projection import pca_2d
+    from clipscape.models.projection import pca_2d
 
     yield ("pca", pca_2d(embeddings))
     return umap_server().run(embeddings, seed=seed, check=job.check,
@@ -123,14 +123,14 @@ def project(job: Job, embeddings: np.ndarray, seed: int = 0):
 
 def caption_scores(job: Job, encoder, collection: Collection, caption: str) -> np.ndarray:
     """Every image's cosine similarity to ``caption``."""
-    from models.search import text_scores
+    from clipscape.models.search import text_scores
 
     return text_scores(collection, encoder, caption)
 
 
 def image_scores(job: Job, collection: Collection, row: int) -> np.ndarray:
     """Every image's cosine similarity to image ``row``."""
-    from models.search import cosine_scores
+    from clipscape.models.search import cosine_scores
 
     return cosine_scores(collection.embeddings, collection.embeddings[row])
 
@@ -145,8 +145,8 @@ def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], 
     single template (a handful of text passes, well under a second), then encodes the 80 templates
     (seconds a class on a CPU for a large model) and returns the refined result.
     """
-    from models.store import EmbeddingStore
-    from models.zeroshot import CachedTextEncoder, class_embeddings, class_prompts, classify as classify_with
+    from clipscape.models.store import EmbeddingStore
+    from clipscape.models.zeroshot import CachedTextEncoder, class_embeddings, class_prompts, classify as classify_with
 
     fresh: dict[tuple[str, bool], np.ndarray] = {}
     with EmbeddingStore(cache_dir) as store:
@@ -170,7 +170,7 @@ def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], 
 
 def clusters(job: Job, embeddings: np.ndarray) -> np.ndarray:
     """Cluster ids for colouring the map by cluster."""
-    from models.clusters import cluster
+    from clipscape.models.clusters import cluster
 
     return cluster(embeddings)
 
@@ -182,7 +182,7 @@ def export_csv(job: Job, path: str, collection: Collection, rows: np.ndarray, co
     Cancel leaves any existing file untouched. Returns the rows written. The rows are picked out
     here (100k × 512 floats is a 200 MB copy), not on the GUI thread.
     """
-    from models.export import write_csv
+    from clipscape.models.export import write_csv
 
     def pick(values):
         return None if values is None else values[rows]

@@ -28,7 +28,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 
-from models.images import ImageLoadError, load_rgb
+from clipscape.models.images import ImageLoadError, load_rgb
 
 _MAX_PRIORITY = 2**31 - 1
 _PLACEHOLDER_GREY = QColor(150, 150, 150)

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from models.weights import ModelUnavailable
+from clipscape.models.weights import ModelUnavailable
 
 PROG = "clipscape"
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     classes = getattr(args, "classes", None)  # only classify and export have --classes
     if classes is not None:
-        from models.zeroshot import parse_classes
+        from clipscape.models.zeroshot import parse_classes
 
         args.class_list = parse_classes(classes)
         if not args.class_list:
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("the caption is empty")
     if getattr(args, "query", None) is not None and not args.query.strip():
         parser.error("--query is empty")
-    from models.store import CacheError
+    from clipscape.models.store import CacheError
 
     try:
         result = COMMANDS[args.command](args)
@@ -129,9 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load(args):
     """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar."""
-    from models.encoder import ModelSpec, load_encoder
-    from models.indexer import index, run
-    from models.store import EmbeddingStore
+    from clipscape.models.encoder import ModelSpec, load_encoder
+    from clipscape.models.indexer import index, run
+    from clipscape.models.store import EmbeddingStore
 
     folder = os.path.abspath(args.folder)
     if not os.path.exists(folder):
@@ -205,7 +205,7 @@ def cmd_encode(args) -> dict[str, Any]:
 
 
 def cmd_search(args) -> dict[str, Any]:
-    from models.search import search
+    from clipscape.models.search import search
 
     encoder, collection, summary = _load(args)
     hits = search(collection, encoder, args.caption, args.top)
@@ -213,7 +213,7 @@ def cmd_search(args) -> dict[str, Any]:
 
 
 def cmd_similar(args) -> dict[str, Any]:
-    from models.search import similar
+    from clipscape.models.search import similar
 
     encoder, collection, summary = _load(args)
     try:
@@ -232,7 +232,7 @@ def _hits_result(args, encoder, summary, hits, query: dict) -> dict[str, Any]:
 
 
 def cmd_classify(args) -> dict[str, Any]:
-    from models.zeroshot import zero_shot
+    from clipscape.models.zeroshot import zero_shot
 
     encoder, collection, summary = _load(args)
     result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
@@ -250,10 +250,10 @@ def cmd_classify(args) -> dict[str, Any]:
 
 
 def cmd_export(args) -> dict[str, Any]:
-    from models.export import write_csv
-    from models.projection import project
-    from models.search import text_scores
-    from models.zeroshot import zero_shot
+    from clipscape.models.export import write_csv
+    from clipscape.models.projection import project
+    from clipscape.models.search import text_scores
+    from clipscape.models.zeroshot import zero_shot
 
     out_path = os.path.abspath(args.csv)
     if not os.path.isdir(os.path.dirname(out_path)):

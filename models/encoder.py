@@ -23,14 +23,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from models.weights import ModelUnavailable, pretrained_config, resolve
+from clipscape.models.weights import ModelUnavailable, pretrained_config, resolve
+from clipscape.resources import DEMO_MODEL
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEMO = "demo"
-DEMO_DIR = Path(__file__).resolve().parent.parent / "resources" / "demo_model"
+DEMO_DIR = DEMO_MODEL
 LOCAL_DIR = "local-dir:"
 
 

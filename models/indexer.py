@@ -20,10 +20,10 @@ from typing import Generator, Iterable, Sequence, TypeVar
 
 import numpy as np
 
-from models.encoder import Encoder
-from models.images import ImageLoadError, load_rgb
-from models.scan import ImageFile, Skipped, iter_scan
-from models.store import EmbeddingStore
+from clipscape.models.encoder import Encoder
+from clipscape.models.images import ImageLoadError, load_rgb
+from clipscape.models.scan import ImageFile, Skipped, iter_scan
+from clipscape.models.store import EmbeddingStore
 
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.encoder import Encoder
-from models.indexer import Collection
+from clipscape.models.encoder import Encoder
+from clipscape.models.indexer import Collection
 
 
 @dataclass(frozen=True)

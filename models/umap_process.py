@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from models.projection import Progress, umap_2d
+from clipscape.models.projection import Progress, umap_2d
 
 POLL_S = 0.05
 ABORT_WAIT_S = 2.0  # a cancelled run gets this long to stop at an epoch before the child is killed

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from models.encoder import Encoder
+from clipscape.models.encoder import Encoder
 
 if TYPE_CHECKING:
-    from models.store import EmbeddingStore
+    from clipscape.models.store import EmbeddingStore
 
 UNKNOWN = "unknown"
 SINGLE_TEMPLATE = "a photo of a {}."

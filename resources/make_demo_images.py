@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models.shapes_world import write_folder  # noqa: E402
+from clipscape.models.shapes_world import write_folder  # noqa: E402
 
 
 def main() -> None:

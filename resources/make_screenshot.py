@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 CAPTION = "a red circle"
 
@@ -25,8 +24,8 @@ def main(out: str) -> None:
     from PySide6.QtGui import QCursor, QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from app.launch import DEMO_CLASSES, DEMO_IMAGES
-    from app.main_window import MainWindow
+    from clipscape.app.launch import DEMO_CLASSES, DEMO_IMAGES
+    from clipscape.app.main_window import MainWindow
 
     app = QApplication([])
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.IniFormat)

@@ -17,7 +17,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def demo_encoder():
-    from models.encoder import ModelSpec, load_encoder
+    from clipscape.models.encoder import ModelSpec, load_encoder
 
     return load_encoder(ModelSpec.parse("demo"), device="cpu")
 
@@ -25,7 +25,7 @@ def demo_encoder():
 @pytest.fixture(scope="session")
 def shapes_folder(tmp_path_factory):
     """A small folder of shapes-world JPEGs: [(path, scene)], two of each colour × shape."""
-    from models.shapes_world import write_folder
+    from clipscape.models.shapes_world import write_folder
 
     folder = tmp_path_factory.mktemp("shapes")
     return folder, write_folder(folder, 48, seed=7, size=160)
@@ -33,8 +33,8 @@ def shapes_folder(tmp_path_factory):
 
 def index_folder(folder, encoder, cache_dir, **kwargs):
     """Run the indexer to the end; return (collection, last progress)."""
-    from models.indexer import index, run
-    from models.store import EmbeddingStore
+    from clipscape.models.indexer import index, run
+    from clipscape.models.store import EmbeddingStore
 
     seen = []
     with EmbeddingStore(cache_dir) as store:

@@ -1,7 +1,9 @@
-"""The layering rule: ``models/`` never imports Qt (or the ``app`` GUI package).
+"""The layering rules: ``clipscape.models`` never imports Qt (or the ``clipscape.app`` GUI package),
+and everything imports through the one installed package, ``clipscape``.
 
-Three independent checks: a static scan of every import statement, the modules actually loaded
-when every models module is imported, and the import-linter contract in pyproject.toml.
+Independent checks: a static scan of every import statement, the modules actually loaded when
+every models module is imported, the import-linter contracts in pyproject.toml, and what a
+built wheel installs.
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
-FORBIDDEN = frozenset({"PySide6", "PySide2", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "qtpy",
-                       "shiboken6", "app"})
+QT = frozenset({"PySide6", "PySide2", "PyQt5", "PyQt6", "pyqtgraph", "superqt", "qtpy", "shiboken6"})
+GUI_PACKAGE = "clipscape.app"
+OLD_TOP_LEVEL = frozenset({"app", "models", "resources"})  # the source folders' names; never import names
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -48,8 +51,14 @@ def forbidden_imports(path: Path, root: Path = REPO) -> list[tuple[int, str]]:
             names = [node.args[0].value]
         else:
             continue
-        found += [(node.lineno, name) for name in names if name.split(".")[0] in FORBIDDEN]
+        found += [(node.lineno, name) for name in names if is_forbidden(name)]
     return sorted(found, key=lambda item: item[0])  # by line; same-line names keep their order
+
+
+def is_forbidden(name: str) -> bool:
+    """A Qt binding, the GUI package, or a bare source-folder name (which only works from a checkout)."""
+    top = name.split(".")[0]
+    return top in QT or top in OLD_TOP_LEVEL or name == GUI_PACKAGE or name.startswith(GUI_PACKAGE + ".")
 
 
 def _call_name(func: ast.expr) -> str | None:
@@ -79,13 +88,16 @@ def test_models_has_no_qt_import_statements():
     ("import os\nimport PyQt5.QtWidgets as w", [(2, "PyQt5.QtWidgets")]),
     ("def f():\n    try:\n        import pyqtgraph\n    except ImportError:\n        pass", [(3, "pyqtgraph")]),
     ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from superqt.utils import x", [(3, "superqt.utils")]),
-    ("from app.main_window import MainWindow", [(1, "app.main_window")]),
+    ("from clipscape.app.main_window import MainWindow", [(1, "clipscape.app.main_window")]),
+    ("import clipscape.app", [(1, "clipscape.app")]),
+    ("from models.store import EmbeddingStore", [(1, "models.store")]),
     ("from .. import app", [(1, "app")]),
     ("import importlib\nqt = importlib.import_module('qtpy')", [(2, "qtpy")]),
     ("shiboken = __import__('shiboken6')", [(1, "shiboken6")]),
     ("import PySide2, PyQt6", [(1, "PySide2"), (1, "PyQt6")]),
     # allowed: similar-looking names, a module called app inside models, plain deps
-    ("import numpy as np\nfrom models.store import EmbeddingStore", []),
+    ("import numpy as np\nfrom clipscape.models.store import EmbeddingStore", []),
+    ("from clipscape.resources import DEMO_MODEL\nimport clipscape.application_like", []),
     ("from . import app\nfrom .app import thing", []),
     ("import application\nimport qtconsole_like\nimport PySide6x", []),
     ("s = 'from PySide6 import QtCore'  # only a string", []),
@@ -99,22 +111,23 @@ def test_scanner_catches_violations(tmp_path, source, expected):
 
 # --- 2: what importing every module really loads ------------------------------------------------
 
-def test_importing_every_models_module_loads_no_qt():
+def test_importing_every_models_module_loads_no_qt(tmp_path):
     script = textwrap.dedent(f"""
         import importlib, json, pkgutil, sys
-        import models
-        names = sorted(m.name for m in pkgutil.walk_packages(models.__path__, "models."))
+        import clipscape.models
+        names = sorted(m.name for m in pkgutil.walk_packages(clipscape.models.__path__, "clipscape.models."))
         for name in names:
             importlib.import_module(name)
-        forbidden = {sorted(FORBIDDEN)!r}
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
+        qt, gui = {sorted(QT)!r}, {GUI_PACKAGE!r}
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in qt or m == gui or m.startswith(gui + "."))
         print(json.dumps({{"imported": names, "forbidden_loaded": loaded}}))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+    # run outside the checkout, so only the installed package can be imported
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    expected = {f"models.{p.stem}" for p in models_files() if p.stem != "__init__" and p.parent == MODELS}
+    expected = {f"clipscape.models.{p.stem}" for p in models_files() if p.stem != "__init__" and p.parent == MODELS}
     assert expected <= set(report["imported"]), "some models modules were not imported"
     assert report["forbidden_loaded"] == [], f"importing models/ loaded {report['forbidden_loaded']}"
 
@@ -141,10 +154,54 @@ def test_import_linter_contract_is_kept():
 def test_import_linter_contract_catches_a_violation(tmp_path):
     """The same contract on a copy of the code with one Qt import added must fail."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("models", "app"):
-        shutil.copytree(REPO / name, tmp_path / name, ignore=ignore)
+    package = tmp_path / "src" / "clipscape"  # laid out as the installed package is
+    for name in ("models", "app", "resources"):
+        shutil.copytree(REPO / name, package / name, ignore=ignore)
     shutil.copy(REPO / "pyproject.toml", tmp_path)
-    (tmp_path / "models" / "_sneaky.py").write_text("from PySide6 import QtCore\n")
-    proc = lint_imports(tmp_path, env_path=tmp_path)
+    (package / "models" / "_sneaky.py").write_text("from PySide6 import QtCore\n")
+    proc = lint_imports(tmp_path, env_path=tmp_path / "src")
     assert proc.returncode != 0, proc.stdout
-    assert "BROKEN" in proc.stdout and "models._sneaky -> PySide6" in proc.stdout
+    assert "BROKEN" in proc.stdout and "clipscape.models._sneaky -> PySide6" in proc.stdout
+
+
+# --- 4: one installed package --------------------------------------------------------------------
+
+def test_source_files_import_through_the_package():
+    """No file imports the source folders by their bare names (that works only from a checkout)."""
+    files = [p for folder in ("app", "models", "resources", "tests", "packaging")
+             for p in (REPO / folder).rglob("*.py") if "__pycache__" not in p.parts]
+    problems = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            problems += [f"{path.relative_to(REPO)}:{node.lineno}: {n}" for n in names
+                         if n and n.split(".")[0] in OLD_TOP_LEVEL]
+    assert not problems, "import these through clipscape.:\n" + "\n".join(problems)
+
+
+def test_installed_distribution_has_one_top_level_name():
+    from importlib.metadata import packages_distributions
+
+    owned = sorted(name for name, dists in packages_distributions().items() if "clipscape" in dists)
+    assert owned == ["clipscape"]
+
+
+@pytest.mark.slow
+def test_wheel_installs_only_the_clipscape_package(tmp_path):
+    """What `pip install .` puts in site-packages: one top-level name, with the bundled data."""
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("clipscape-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"clipscape"}
+    top_level = [n for n in names if n.endswith("top_level.txt")]
+    assert [zipfile.ZipFile(wheel).read(n).decode().split() for n in top_level] in ([], [["clipscape"]])
+    for wanted in ("clipscape/app/launch.py", "clipscape/models/cli.py", "clipscape/resources/clipscape.svg",
+                   "clipscape/resources/demo_model/open_clip_model.safetensors",
+                   "clipscape/resources/demo_images/0000_red_circle_on_checkered.jpg"):
+        assert wanted in names

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemDelegate, QApplication, QCheckBox, QDoubleSpinBox, QLabel,
                                QLineEdit, QListWidget, QPushButton)
 
-from app.classes_panel import ClassesPanel
+from clipscape.app.classes_panel import ClassesPanel
 
 
 class Changes:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.cli import main
-from models.shapes_world import COLOURS
-from models.store import DB_NAME
+from clipscape.models.cli import main
+from clipscape.models.shapes_world import COLOURS
+from clipscape.models.store import DB_NAME
 
 MODEL = ("--model", "demo", "--quiet")
 COLOUR_CLASSES = ",".join(COLOURS)  # red,green,blue,yellow,purple,orange

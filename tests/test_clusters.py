@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.clusters import MAX_K, by_size, cluster, default_k
+from clipscape.models.clusters import MAX_K, by_size, cluster, default_k
 
 DIM = 32
 

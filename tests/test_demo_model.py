@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models.search import search
-from models.shapes_world import COLOURS, SHAPES, write_folder
-from models.zeroshot import zero_shot
+from clipscape.models.search import search
+from clipscape.models.shapes_world import COLOURS, SHAPES, write_folder
+from clipscape.models.zeroshot import zero_shot
 
 from conftest import index_folder
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from models import weights
-from models.encoder import DEMO_DIR, ModelSpec, load_encoder, pick_device
-from models.weights import ModelUnavailable
+from clipscape.models import weights
+from clipscape.models.encoder import DEMO_DIR, ModelSpec, load_encoder, pick_device
+from clipscape.models.weights import ModelUnavailable
 
 
 def test_spec_defaults():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.export import CHUNK_ROWS, neutralise, write_csv
+from clipscape.models.export import CHUNK_ROWS, neutralise, write_csv
 
 DIM = 4
 

@@ -19,13 +19,13 @@ from PySide6.QtCore import QProcess, Qt, QThread, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtTest import QTest
 
-from app import preview as preview_module
-from app import thumbnails as thumbnails_module
-from app.gallery import ALL_CLASSES, Gallery
-from app.preview import PreviewPanel, reveal_in_file_manager
-from app.thumbnails import ThumbnailCache
-from models.images import ImageLoadError
-from models.shapes_world import write_folder
+from clipscape.app import preview as preview_module
+from clipscape.app import thumbnails as thumbnails_module
+from clipscape.app.gallery import ALL_CLASSES, Gallery
+from clipscape.app.preview import PreviewPanel, reveal_in_file_manager
+from clipscape.app.thumbnails import ThumbnailCache
+from clipscape.models.images import ImageLoadError
+from clipscape.models.shapes_world import write_folder
 
 WAIT_MS = 5000
 

@@ -19,8 +19,8 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QPushButton
 
-from app.launch import DEMO_IMAGES
-from app.main_window import MainWindow
+from clipscape.app.launch import DEMO_IMAGES
+from clipscape.app.main_window import MainWindow
 
 TIMEOUT = 120_000  # ms; the first UMAP in a process compiles numba code
 
@@ -84,7 +84,7 @@ def wait_for_umap(qtbot, window) -> None:
 
 
 def test_drop_search_classify_select_export(qtbot, window, tmp_path, monkeypatch):
-    from models.zeroshot import zero_shot
+    from clipscape.models.zeroshot import zero_shot
 
     images = sorted(p for p in DEMO_IMAGES.iterdir() if p.suffix == ".jpg")
     drop(window, DEMO_IMAGES)
@@ -135,7 +135,7 @@ def test_drop_search_classify_select_export(qtbot, window, tmp_path, monkeypatch
 
 
 def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_path):
-    from models.shapes_world import write_folder
+    from clipscape.models.shapes_world import write_folder
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -243,7 +243,7 @@ def test_find_similar_ranks_by_image(qtbot, window):
 
 
 def test_launcher_dispatches_headless_commands_and_rejects_bad_paths(capsys, tmp_path):
-    from app.launch import main
+    from clipscape.app.launch import main
 
     with pytest.raises(SystemExit) as exit_:
         main([str(tmp_path / "nowhere")])
@@ -255,7 +255,7 @@ def test_launcher_dispatches_headless_commands_and_rejects_bad_paths(capsys, tmp
 
 
 def test_model_download_shows_progress_and_cancel_stops_it(qtbot, settings, monkeypatch):
-    import models.encoder
+    import clipscape.models.encoder
 
     def downloading(spec, device="auto", cache_dir=None, tqdm_class=None):
         bar = tqdm_class(total=600 << 20, unit="B")
@@ -264,7 +264,7 @@ def test_model_download_shows_progress_and_cancel_stops_it(qtbot, settings, monk
             threading.Event().wait(0.01)
         raise AssertionError("the download was not cancelled")
 
-    monkeypatch.setattr(models.encoder, "load_encoder", downloading)
+    monkeypatch.setattr(clipscape.models.encoder, "load_encoder", downloading)
     window = make_window(qtbot, settings, model=("ViT-B-32", "laion2b_s34b_b79k"))
     qtbot.waitUntil(lambda: "Downloading model weights" in window.status.text(), timeout=TIMEOUT)
     assert "of 600 MB" in window.status.text() and window.progress.isVisible()
@@ -310,7 +310,7 @@ def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
 
 
 def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, monkeypatch):
-    from app import tasks
+    from clipscape.app import tasks
 
     def broken(job, encoder, embeddings, caption):
         raise ValueError("the text tower is on fire")
@@ -329,7 +329,7 @@ def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, mon
 
 
 def test_open_menu_class_options_filter_and_export_all(qtbot, window, tmp_path, monkeypatch):
-    from models.zeroshot import zero_shot
+    from clipscape.models.zeroshot import zero_shot
 
     monkeypatch.setattr(window, "_ask_folder", lambda: str(DEMO_IMAGES))
     with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
@@ -367,8 +367,8 @@ def test_open_menu_class_options_filter_and_export_all(qtbot, window, tmp_path, 
 
 
 def test_classes_show_one_prompt_first_then_the_ensemble(qtbot, window, monkeypatch):
-    from app.main_window import REFINING
-    from models.zeroshot import zero_shot
+    from clipscape.app.main_window import REFINING
+    from clipscape.models.zeroshot import zero_shot
 
     with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
         window.open_paths([DEMO_IMAGES])
@@ -407,7 +407,7 @@ def test_classes_show_one_prompt_first_then_the_ensemble(qtbot, window, monkeypa
 
 
 def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_path):
-    from models.shapes_world import write_folder
+    from clipscape.models.shapes_world import write_folder
 
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir()
@@ -428,7 +428,7 @@ def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_p
 
 
 def test_window_has_its_icon_and_the_desktop_entry_runs_clipscape(window):
-    from app.main_window import ICON
+    from clipscape.app.main_window import ICON
 
     assert ICON.is_file() and not window.windowIcon().isNull()
     entry = (Path(__file__).resolve().parent.parent / "packaging" / "clipscape.desktop").read_text()

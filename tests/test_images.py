@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import images
-from models.images import MAX_PIXELS, ImageLoadError, load_rgb
+from clipscape.models import images
+from clipscape.models.images import MAX_PIXELS, ImageLoadError, load_rgb
 
 WHITE = (255, 255, 255)
 RED = (255, 0, 0)
@@ -408,7 +408,7 @@ def test_bomb_over_pillows_own_limit_is_an_image_load_error(bombs):
 
 MEMORY_PROBE = """
 import resource, sys
-from models.images import ImageLoadError, load_rgb
+from clipscape.models.images import ImageLoadError, load_rgb
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     load_rgb(sys.argv[1])

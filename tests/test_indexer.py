@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from models.indexer import index
-from models.projection import pca_2d, umap_2d
-from models.search import search, similar
-from models.shapes_world import write_folder
-from models.store import EmbeddingStore
+from clipscape.models.indexer import index
+from clipscape.models.projection import pca_2d, umap_2d
+from clipscape.models.search import search, similar
+from clipscape.models.shapes_world import write_folder
+from clipscape.models.store import EmbeddingStore
 
 from conftest import index_folder
 
@@ -116,13 +116,13 @@ def test_cuda_out_of_memory_halves_the_batch_and_goes_on(folder, demo_encoder, t
 
 SLOW_ENCODE = """
 import sys, time
-import models.store as store
+import clipscape.models.store as store
 add = store.EmbeddingStore.add_batch
 def slow(self, *a, **k):
     add(self, *a, **k)
     time.sleep(0.4)
 store.EmbeddingStore.add_batch = slow
-from models.cli import main
+from clipscape.models.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -151,7 +151,7 @@ def test_kill_9_mid_encode_loses_at_most_a_batch_and_resumes(folder, tmp_path):
         kept = con.execute("select count(*) from embeddings").fetchone()[0]
     assert kept >= committed and kept % 4 == 0 and kept < 48
 
-    from models.cli import main
+    from clipscape.models.cli import main
     import json
     import io
     import contextlib

@@ -8,8 +8,8 @@ from PySide6.QtGui import QColor, QPixmap, QPolygonF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFrame, QLabel, QListWidget
 
-from app.map_view import MapView, _FastScatter, points_in_polygon
-from app.palette import (
+from clipscape.app.map_view import MapView, _FastScatter, points_in_polygon
+from clipscape.app.palette import (
     PLAIN_COLOUR, UNKNOWN_COLOUR, class_colours, score_colours, score_lut,
 )
 

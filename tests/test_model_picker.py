@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QLabel, QPushButton, QTableWidget
 
-from app.model_picker import (CATALOGUE, DEFAULT, DEMO, ModelChoice, ModelPicker, ModelUnavailableDialog,
+from clipscape.app.model_picker import (CATALOGUE, DEFAULT, DEMO, ModelChoice, ModelPicker, ModelUnavailableDialog,
                               describe, load_model_choice, save_model_choice)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.projection import (
+from clipscape.models.projection import (
     LAYOUT_REPORTS, UMAP_MIN_POINTS, normalise, pca_2d, project, umap_2d, umap_epochs,
 )
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from models.images import load_rgb
-from models.scan import IMAGE_EXTENSIONS, ImageFile, ScanResult, Skipped, iter_scan, scan
+from clipscape.models.images import load_rgb
+from clipscape.models.scan import IMAGE_EXTENSIONS, ImageFile, ScanResult, Skipped, iter_scan, scan
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="Linux file-system behaviour")
 

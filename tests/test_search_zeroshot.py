@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.indexer import Collection
-from models.search import Hit, cosine_scores, search, similar, text_scores, top_hits
-from models.zeroshot import (SINGLE_TEMPLATE, UNKNOWN, Classification, class_embeddings, classify,
+from clipscape.models.indexer import Collection
+from clipscape.models.search import Hit, cosine_scores, search, similar, text_scores, top_hits
+from clipscape.models.zeroshot import (SINGLE_TEMPLATE, UNKNOWN, Classification, class_embeddings, classify,
                              ensemble_templates, parse_classes)
 
 
@@ -191,7 +191,7 @@ def test_class_embeddings_ensemble_and_single_template(demo_encoder):
 
 
 def test_class_embeddings_check_stops_between_chunks(demo_encoder):
-    from models.zeroshot import PROMPT_CHUNK
+    from clipscape.models.zeroshot import PROMPT_CHUNK
 
     class Stop(Exception):
         pass
@@ -211,8 +211,8 @@ def test_class_embeddings_check_stops_between_chunks(demo_encoder):
 
 
 def test_cached_text_encoder_embeds_each_prompt_once_per_model(demo_encoder, tmp_path):
-    from models.store import EmbeddingStore
-    from models.zeroshot import CachedTextEncoder
+    from clipscape.models.store import EmbeddingStore
+    from clipscape.models.zeroshot import CachedTextEncoder
 
     direct = class_embeddings(demo_encoder, ["circle", "star"])
     calls = []

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.store import DB_NAME, PAGE_SIZE, CacheError, EmbeddingStore, default_cache_dir
+from clipscape.models.store import DB_NAME, PAGE_SIZE, CacheError, EmbeddingStore, default_cache_dir
 
 try:
-    from models.scan import ImageFile
+    from clipscape.models.scan import ImageFile
 except ImportError:  # models/scan.py not written yet: the store only duck-types on these fields
     ImageFile = namedtuple("ImageFile", "path size mtime_ns")
 
@@ -234,7 +234,7 @@ CHILD = (
         """
         import sys, time
         from collections import namedtuple
-        from models.store import EmbeddingStore
+        from clipscape.models.store import EmbeddingStore
         ImageFile = namedtuple("ImageFile", "path size mtime_ns")
         cache, n, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
         store = EmbeddingStore(cache)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.projection import umap_2d
-from models.umap_process import UmapProcess
+from clipscape.models.projection import umap_2d
+from clipscape.models.umap_process import UmapProcess
 
 
 class Stop(Exception):
@@ -15,7 +15,7 @@ class Stop(Exception):
 @pytest.fixture(scope="module")
 def server():
     """The same process-wide child the window uses, so the suite compiles UMAP's code once."""
-    from app.tasks import umap_server
+    from clipscape.app.tasks import umap_server
 
     return umap_server()
 
@@ -48,7 +48,7 @@ def test_cancel_at_an_epoch_keeps_the_warm_child(server):
 
 
 def test_errors_in_the_child_become_exceptions(server):
-    from models.umap_process import UmapProcessError
+    from clipscape.models.umap_process import UmapProcessError
 
     with pytest.raises(UmapProcessError, match="ValueError|Error"):
         server.run(np.zeros(40, np.float32))  # not N×D

@@ -24,7 +24,6 @@ import ctypes
 import json
 import math
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -36,8 +35,7 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from PIL import Image
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from models.shapes_world import BACKGROUNDS, COLOURS, SHAPES, Scene, render  # noqa: E402
+from clipscape.models.shapes_world import BACKGROUNDS, COLOURS, SHAPES, Scene, render  # noqa: E402
 
 IMAGE_SIZE = 96
 MODEL_CFG = {

@@ -44,7 +44,7 @@ def ensure_inputs(work: Path, photos: int) -> tuple[Path, Path]:
 
 def bench_clipscape(folder: Path, model: Path, batch_size: int, workers: int | None) -> dict:
     with tempfile.TemporaryDirectory() as cache:
-        cmd = [sys.executable, "-m", "models.cli", "encode", str(folder), "--model", f"local-dir:{model}",
+        cmd = [sys.executable, "-m", "clipscape.models.cli", "encode", str(folder), "--model", f"local-dir:{model}",
                "--cache-dir", cache, "--batch-size", str(batch_size), "--json", "--quiet", "--device", "cpu"]
         if workers:
             cmd += ["--decode-workers", str(workers)]

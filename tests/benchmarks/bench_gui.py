@@ -45,8 +45,7 @@ def main() -> None:
     if args.child:
         child(Path(args.child), args.model, args.t0)
         return
-    sys.path.insert(0, str(REPO))
-    from app.launch import DEMO_IMAGES
+    from clipscape.app.launch import DEMO_IMAGES
 
     folders = [] if args.skip_demo else [("demo set", DEMO_IMAGES)]
     if args.photos:
@@ -95,14 +94,13 @@ def report(label: str, r: dict) -> None:
 
 
 def child(folder: Path, model: str, t0: float) -> None:
-    sys.path.insert(0, str(REPO))
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    from app.main_window import MainWindow
-    from app.search_bar import DEBOUNCE_MS
+    from clipscape.app.main_window import MainWindow
+    from clipscape.app.search_bar import DEBOUNCE_MS
 
     settings = QSettings(str(Path(os.environ["CLIPSCAPE_CACHE_DIR"]) / "settings.ini"), QSettings.IniFormat)
     spec = (model, None)
