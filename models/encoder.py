@@ -33,6 +33,7 @@ DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 DEMO = "demo"
 DEMO_DIR = DEMO_MODEL
 LOCAL_DIR = "local-dir:"
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")  # a --pretrained ending so is a file
 
 
 @dataclass(frozen=True)
