@@ -1,21 +1,20 @@
 """The zero-shot class list editor: the names images are sorted into, and how they are scored.
 
-Names are edited in place; the window listens to ``changed`` and reclassifies. Each item keeps
-its bare class name in Qt.UserRole and shows "name — 12" once counts are known, so classes()
-and in-place editing always see the bare name whatever the display says.
+Every edit goes to the session (add, remove, rename, paste, clear — each undoable with Ctrl+Z),
+and the list is redrawn from the session's class list and classification: each item keeps its
+bare class name in Qt.UserRole, shows "name — 12" once counts are known and the colour the map
+gives the class, so in-place editing always sees the bare name whatever the display says.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterable, Iterator, Mapping
-
-from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QPushButton, QStyledItemDelegate,
                                QVBoxLayout, QWidget)
 
-from clipscape.models.zeroshot import SINGLE_TEMPLATE, UNKNOWN, parse_classes
+from clipscape.app.palette import slot_colour, swatch
+from clipscape.models.zeroshot import SINGLE_TEMPLATE, UNKNOWN
 
 NAME_ROLE = Qt.ItemDataRole.UserRole
 COUNT_SEPARATOR = " — "
@@ -66,20 +65,11 @@ class _BareNameDelegate(QStyledItemDelegate):
 
 
 class ClassesPanel(QWidget):
-    """Edit the zero-shot classes, the prompt ensemble switch and the "unknown" threshold.
+    """Edit the zero-shot classes, the prompt ensemble switch and the "unknown" threshold."""
 
-    ``changed`` fires once after each user edit (add, remove, rename, paste, clear, ensemble,
-    threshold). The setters fire it only when they change something, so restoring saved state
-    that matches what is shown stays quiet. set_counts never fires it: counts are output.
-    """
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, session, parent: QWidget | None = None):
         super().__init__(parent)
-        self._counts: dict[str, int] = {}
-        self._updating = False
-
+        self._session = session
         self._edit = QLineEdit()
         self._edit.setObjectName("addEdit")
         self._edit.setPlaceholderText("Add classes (comma-separated)…")
@@ -92,7 +82,7 @@ class ClassesPanel(QWidget):
         self._list = _ClassList()
         self._list.setObjectName("classList")
         self._list.setAccessibleName("Zero-shot classes")
-        self._list.setToolTip("Double-click or F2 to rename; Delete removes; Ctrl+V pastes names")
+        self._list.setToolTip("Double-click or F2 to rename; Delete removes; Ctrl+V pastes names; Ctrl+Z undoes")
         self._list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self._list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                    | QAbstractItemView.EditTrigger.EditKeyPressed)
@@ -111,7 +101,14 @@ class ClassesPanel(QWidget):
         paste.clicked.connect(self._on_paste)
         self._clear = QPushButton("Clear")
         self._clear.setObjectName("clearButton")
-        self._clear.clicked.connect(self._on_clear)
+        self._clear.setToolTip("Remove every class (Ctrl+Z brings them back)")
+        self._clear.clicked.connect(session.clear_classes)
+        self._undo = QPushButton("Undo")
+        self._undo.setObjectName("undoButton")
+        self._undo.clicked.connect(session.undo_stack.undo)
+        session.undo_stack.canUndoChanged.connect(self._undo.setEnabled)
+        session.undo_stack.undoTextChanged.connect(self._on_undo_text)
+        self._undo.setEnabled(False)
 
         self._unknown = QLabel()
         self._unknown.setObjectName("unknownCount")
@@ -119,10 +116,9 @@ class ClassesPanel(QWidget):
 
         self._ensemble = QCheckBox("Prompt ensemble (80 templates)")
         self._ensemble.setObjectName("ensemble")
-        self._ensemble.setChecked(True)
         self._ensemble.setToolTip("Average each class over the CLIP paper's 80 prompts (more accurate). "
                                   f"Off: the single prompt “{SINGLE_TEMPLATE.format('…')}”")
-        self._ensemble.toggled.connect(lambda _on: self.changed.emit())
+        self._ensemble.toggled.connect(session.set_ensemble)
 
         self._threshold = QDoubleSpinBox()
         self._threshold.setObjectName("threshold")
@@ -132,8 +128,8 @@ class ClassesPanel(QWidget):
         self._threshold.setSpecialValueText("off")
         self._threshold.setKeyboardTracking(False)  # one change per typed value, not per keystroke
         self._threshold.setToolTip("An image whose best class has a lower probability is labelled "
-                                   f"“{UNKNOWN}”")
-        self._threshold.valueChanged.connect(lambda _value: self.changed.emit())
+                                   f"“{UNKNOWN}” (its best guess is still shown)")
+        self._threshold.valueChanged.connect(session.set_unknown_threshold)
         threshold_label = QLabel("Unknown below")
         threshold_label.setBuddy(self._threshold)
 
@@ -141,7 +137,7 @@ class ClassesPanel(QWidget):
         add_row.addWidget(self._edit, 1)
         add_row.addWidget(add)
         button_row = QHBoxLayout()
-        for button in (self._remove, paste, self._clear):
+        for button in (self._remove, paste, self._clear, self._undo):
             button_row.addWidget(button)
         button_row.addStretch(1)
         threshold_row = QHBoxLayout()
@@ -155,130 +151,75 @@ class ClassesPanel(QWidget):
         layout.addWidget(self._unknown)
         layout.addWidget(self._ensemble)
         layout.addLayout(threshold_row)
-        self._update_buttons()
+        session.classesChanged.connect(self._redraw)
+        session.classificationChanged.connect(self._redraw)
+        self._redraw()
 
-    # --- state ---------------------------------------------------------------------------
-    def classes(self) -> list[str]:
-        """The class names, bare (no counts), in list order."""
+    # --- what is shown -------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """The class names as listed, bare (no counts)."""
         return [self._list.item(row).data(NAME_ROLE) for row in range(self._list.count())]
 
-    def set_classes(self, names: Iterable[str]) -> None:
-        """Replace the list (names stripped, empties and repeats dropped); ``changed`` only if it differs."""
-        names = list(dict.fromkeys(name.strip() for name in names if name and name.strip()))
-        if names == self.classes():
-            return
-        with self._quiet():
+    def texts(self) -> list[str]:
+        """The rows' texts as shown ("name — 12" once classified)."""
+        return [self._list.item(row).text() for row in range(self._list.count())]
+
+    def unknown_text(self) -> str:
+        return self._unknown.text() if not self._unknown.isHidden() else ""
+
+    def _counts(self) -> dict[str, int]:
+        c = self._session.classification
+        return c.counts() if c is not None and list(c.classes) == list(self._session.class_list.names) else {}
+
+    def _redraw(self) -> None:
+        """The list, counts, colours and options from the session; the selection is kept by name."""
+        s, counts = self._session, self._counts()
+        selected = {item.data(NAME_ROLE) for item in self._list.selectedItems()}
+        with QSignalBlocker(self._list):
             self._list.clear()
-            for name in names:
-                self._list.addItem(self._new_item(name))
-        self._edited()
-
-    def add_classes(self, text: str) -> list[str]:
-        """Add the comma- or line-separated names in ``text`` that are not listed yet; returns them."""
-        present = set(self.classes())
-        new = [name for name in parse_classes(text) if name not in present]
-        if not new:
-            return []
-        with self._quiet():
-            for name in new:
-                self._list.addItem(self._new_item(name))
-        self._list.scrollToItem(self._list.item(self._list.count() - 1))
-        self._edited()
-        return new
-
-    def ensemble(self) -> bool:
-        """True: average the 80 prompt templates; False: the single "a photo of a {}." prompt."""
-        return self._ensemble.isChecked()
-
-    def set_ensemble(self, on: bool) -> None:
-        self._ensemble.setChecked(bool(on))
-
-    def threshold(self) -> float:
-        """Probability below which an image's class is "unknown" (0: never)."""
-        return float(self._threshold.value())
-
-    def set_threshold(self, value: float) -> None:
-        self._threshold.setValue(min(1.0, max(0.0, float(value))))
-
-    def set_counts(self, counts: Mapping[str, int]) -> None:
-        """Show images per class next to the names ({} clears); an "unknown" entry gets its own line."""
-        self._counts = {str(name): int(n) for name, n in counts.items()}
-        with self._quiet():
-            for row in range(self._list.count()):
-                item = self._list.item(row)
-                item.setText(self._display(item.data(NAME_ROLE)))
-        unknown = self._counts.get(UNKNOWN)
-        show = unknown is not None and UNKNOWN not in self.classes()
-        self._unknown.setText(f"{UNKNOWN}{COUNT_SEPARATOR}{unknown}" if show else "")
-        self._unknown.setVisible(show)
+            for name, slot in zip(s.class_list.names, s.class_list.slots):
+                count = counts.get(name)
+                item = QListWidgetItem(swatch(slot_colour(slot)),
+                                       name if count is None else f"{name}{COUNT_SEPARATOR}{count}")
+                item.setData(NAME_ROLE, name)
+                item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsEnabled)
+                self._list.addItem(item)
+                item.setSelected(name in selected)
+        unknown = counts.get(UNKNOWN)
+        self._unknown.setText(f"{UNKNOWN}{COUNT_SEPARATOR}{unknown}" if unknown else "")
+        self._unknown.setVisible(bool(unknown))
+        with QSignalBlocker(self._ensemble):
+            self._ensemble.setChecked(s.ensemble)
+        with QSignalBlocker(self._threshold):
+            self._threshold.setValue(s.unknown_threshold)
+        self._update_buttons()
 
     # --- user actions --------------------------------------------------------------------
     def _on_add(self) -> None:
-        self.add_classes(self._edit.text())
+        self._session.add_classes(self._edit.text())
         self._edit.clear()
 
     def _on_paste(self) -> None:
-        self.add_classes(QGuiApplication.clipboard().text())
+        self._session.add_classes(QGuiApplication.clipboard().text())
 
     def _on_remove(self) -> None:
-        rows = sorted((self._list.row(item) for item in self._list.selectedItems()), reverse=True)
-        if not rows:
-            return
-        with self._quiet():
-            for row in rows:
-                self._list.takeItem(row)
-        self._edited()
-
-    def _on_clear(self) -> None:
-        if self._list.count():
-            with self._quiet():
-                self._list.clear()
-            self._edited()
+        names = [item.data(NAME_ROLE) for item in self._list.selectedItems()]
+        if names:
+            self._session.remove_classes(names)
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
-        """A rename: empty or an existing name reverts; "a, b" renames to a and adds b after it."""
-        if self._updating:
-            return
-        old = item.data(NAME_ROLE)
-        row = self._list.row(item)
-        others = {name for i, name in enumerate(self.classes()) if i != row}
-        names = parse_classes(item.text())
-        if not names or names[0] in others:
-            with self._quiet():
-                item.setText(self._display(old))
-            return
-        new, extra = names[0], [name for name in names[1:] if name not in others]
-        with self._quiet():
-            item.setData(NAME_ROLE, new)
-            item.setText(self._display(new))
-            for offset, name in enumerate(extra, start=1):
-                self._list.insertItem(row + offset, self._new_item(name))
-        if new != old or extra:
-            self._edited()
+        """A rename in place, applied once the editor has closed (the redraw replaces the items)."""
+        old, text = item.data(NAME_ROLE), item.text()
+        QTimer.singleShot(0, lambda: self._rename(old, text))
 
-    # --- helpers -------------------------------------------------------------------------
-    def _new_item(self, name: str) -> QListWidgetItem:
-        item = QListWidgetItem(self._display(name))
-        item.setData(NAME_ROLE, name)
-        item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsEnabled)
-        return item
+    def _rename(self, old: str, text: str) -> None:
+        before = self._session.class_list
+        self._session.rename_class(old, text)   # the session decides: an empty or taken name is no rename
+        if self._session.class_list == before:
+            self._redraw()   # show the bare name (and count) again
 
-    def _display(self, name: str) -> str:
-        count = self._counts.get(name)
-        return name if count is None else f"{name}{COUNT_SEPARATOR}{count}"
-
-    @contextmanager
-    def _quiet(self) -> Iterator[None]:
-        """Our own item changes are not renames."""
-        self._updating = True
-        try:
-            yield
-        finally:
-            self._updating = False
-
-    def _edited(self) -> None:
-        self._update_buttons()
-        self.changed.emit()
+    def _on_undo_text(self, text: str) -> None:
+        self._undo.setToolTip(f"Undo {text} (Ctrl+Z)" if text else "Nothing to undo")
 
     def _update_buttons(self) -> None:
         self._remove.setEnabled(bool(self._list.selectedItems()))

@@ -1,189 +1,98 @@
-"""The gallery: thumbnails of the collection in rank order, with an optional class filter.
+"""The gallery: thumbnails of the rows the session lists, in rank order, with a class filter.
 
-``GalleryModel`` is a lazy list model over *collection rows* (indices into the collection's
-paths, scores and labels): it stores only numpy arrays of row numbers and builds an item's
-text, tooltip and thumbnail request when the view asks for that item, i.e. when it is painted.
-With ``uniformItemSizes`` and a fixed grid the view never asks for rows it does not show, so
-100k images cost two integer arrays, one path→row dict, and nothing per unseen item.
+``GalleryModel`` is a lazy list model over *collection rows*: it keeps only the array of rows
+``session.gallery_rows()`` gave (the selection or everything, ranked by the query, without
+hidden labels, filtered by class) and builds an item's text, tooltip and thumbnail request
+when the view asks for that item, i.e. when it is painted. With ``uniformItemSizes`` and a
+fixed grid the view never asks for rows it does not show, so 100k images cost one integer
+array and nothing per unseen item.
 
-Thumbnails come from a ``ThumbnailCache``; the model turns its ``ready(path)`` into
-``dataChanged`` for that one item.  The gallery cancels the cache's queued loads whenever the
-view scrolls or the shown rows change, then repaints, so only what is on screen gets queued
-again: give the gallery its own cache (a cache shared with another view would lose that view's
-queued loads too).
+Thumbnails come from a ``ThumbnailCache`` of the gallery's own (a cache shared with another
+view would lose that view's queued loads, which the gallery cancels whenever it scrolls).
 """
-
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
 import numpy as np
-from PySide6.QtCore import (
-    QAbstractListModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSize,
-    Qt,
-    Signal,
-    Slot,
-)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSignalBlocker, QSize, Qt, Slot
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QPalette, QPixmap
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QHBoxLayout,
-    QLabel,
-    QListView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView, QSlider,
+                               QVBoxLayout, QWidget)
 
+from clipscape.app.settings import THUMBNAIL_SIZES
 from clipscape.app.thumbnails import ThumbnailCache
+from clipscape.models.display import printable, printable_name
+from clipscape.models.zeroshot import UNKNOWN
 
 ALL_CLASSES = "All classes"
-GRID_SIZE = QSize(176, 200)
-_TEXT_MARGIN = 28  # the view pads item text; eliding to less keeps the name on one line
+TEXT_LINES = 2          # name, then "score · class"
+SPACING = 8
 _FADED_OPACITY = 0.3
 _FADED_CACHE_LIMIT = 2000
 
 
 class GalleryModel(QAbstractListModel):
-    """Collection rows in display order; each item is one image.
+    """The session's gallery rows; each item is one image.
 
-    Roles: DisplayRole "name\\nscore · class", DecorationRole the thumbnail (a translucent
-    square while it loads; faded when dimmed), ToolTipRole the full path plus score, class and
-    any load error, ForegroundRole a grey brush when dimmed, UserRole the collection row.
+    Roles: DisplayRole "name\\nscore · class", DecorationRole the thumbnail (a translucent square
+    while it loads; faded when dimmed), ToolTipRole the full path plus score, class and any load
+    error, ForegroundRole a grey brush when dimmed, UserRole the collection row.
     """
 
-    def __init__(self, thumbnails: ThumbnailCache, parent=None):
+    def __init__(self, session, thumbnails: ThumbnailCache, parent=None):
         super().__init__(parent)
-        self._thumbnails = thumbnails
-        self._paths: list[str] = []
-        self._row_of_path: dict[str, int] = {}
-        self._order = np.zeros(0, dtype=np.intp)  # rows shown before the class filter
-        self._shown = np.zeros(0, dtype=np.intp)  # rows shown, in order: what the view sees
-        self._position = np.zeros(0, dtype=np.intp)  # collection row -> item position or -1
-        self._scores: np.ndarray | None = None
-        self._labels: np.ndarray | None = None  # object array of str (or None) per row
-        self._threshold: float | None = None
-        self._class_filter: str | None = None
+        self._session, self._thumbnails = session, thumbnails
+        self._shown = np.zeros(0, dtype=np.intp)
+        self._position = np.zeros(0, dtype=np.intp)   # collection row -> item position or -1
+        self._dimmed: np.ndarray | None = None
         self._metrics: QFontMetrics | None = None
-        self._text_width = GRID_SIZE.width() - _TEXT_MARGIN
+        self._text_width = 100
         self._dim_brush = QBrush(QColor(128, 128, 128))
         self._loading: QPixmap | None = None
         self._faded: dict[str, tuple[int, QPixmap]] = {}
+        self._waiting: dict[str, int] = {}   # path -> row, for the painted items whose thumbnail is loading
         thumbnails.ready.connect(self._on_thumbnail_ready)
 
-    # --- what is shown -------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Take the session's rows again (numpy, no Python loop over them)."""
+        s = self._session
+        self.beginResetModel()
+        self._shown = s.gallery_rows()
+        self._waiting.clear()
+        n = len(s.collection) if s.collection is not None else 0
+        self._position = np.full(n, -1, dtype=np.intp)
+        self._position[self._shown] = np.arange(len(self._shown), dtype=np.intp)
+        self._dimmed = s.dimmed()
+        self.endResetModel()
 
-    def set_collection(self, paths: Sequence[str]) -> None:
-        """A new collection: every path, in path order, no scores, labels or threshold."""
-        self._paths = [str(p) for p in paths]
-        self._row_of_path = {path: row for row, path in enumerate(self._paths)}
+    def forget_pixmaps(self) -> None:
         self._faded.clear()
-        self.show(np.arange(len(self._paths)))
+        self._loading = None
 
-    def show(self, order: Sequence[int], scores: np.ndarray | None = None,
-             labels: Sequence[str] | None = None, threshold: float | None = None) -> None:
-        """Show collection rows ``order`` in that order; scores/labels are per collection row.
-
-        Raises ``ValueError`` for a row outside the collection or per-row data of the wrong
-        length (a caller mixing up two collections should fail loudly, not show wrong text).
-        """
-        count = len(self._paths)
-        order = np.asarray(order, dtype=np.intp).reshape(-1)
-        if order.size and (order.min() < 0 or order.max() >= count):
-            raise ValueError(f"rows must lie in 0..{count - 1}")
-        if scores is not None:
-            scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-            if scores.shape[0] != count:
-                raise ValueError(f"{scores.shape[0]} scores for {count} images")
-        label_array = None
-        if labels is not None:
-            label_array = np.empty(len(labels), dtype=object)
-            label_array[:] = list(labels)
-            if label_array.shape[0] != count:
-                raise ValueError(f"{label_array.shape[0]} labels for {count} images")
-        self.beginResetModel()
-        self._order, self._scores, self._labels = order, scores, label_array
-        self._threshold = None if threshold is None else float(threshold)
-        self._apply_filter()
-        self.endResetModel()
-
-    def set_class_filter(self, name: str | None) -> None:
-        """Keep only rows labelled ``name`` (no labels: nothing matches); ``None`` keeps all."""
-        if name == self._class_filter:
-            return
-        self.beginResetModel()
-        self._class_filter = name
-        self._apply_filter()
-        self.endResetModel()
-
-    def class_filter(self) -> str | None:
-        return self._class_filter
-
-    def _apply_filter(self) -> None:
-        """Recompute the shown rows and the row→position inverse (numpy, no Python loop)."""
-        shown = self._order
-        if self._class_filter is not None:
-            if self._labels is None:
-                shown = shown[:0]
-            else:
-                shown = shown[self._labels[shown] == self._class_filter]
-        self._shown = shown
-        self._position = np.full(len(self._paths), -1, dtype=np.intp)
-        self._position[shown] = np.arange(shown.size, dtype=np.intp)
-
-    # --- queries -------------------------------------------------------------------------
-
-    def rows(self) -> list[int]:
-        """The collection rows shown, in display order (after the class filter)."""
-        return self._shown.tolist()
-
-    def collection_size(self) -> int:
-        return len(self._paths)
-
-    def unfiltered_count(self) -> int:
-        """How many rows ``show`` asked for, before the class filter."""
-        return int(self._order.size)
+    def rows(self) -> np.ndarray:
+        """The collection rows shown, in display order."""
+        return self._shown.copy()
 
     def row_at(self, position: int) -> int:
-        """The collection row of the item at ``position``."""
         return int(self._shown[position])
 
     def position_of(self, row: int) -> int:
         """The item position of collection row ``row``, or -1 when it is not shown."""
-        if 0 <= row < self._position.size:
-            return int(self._position[row])
-        return -1
-
-    def path(self, row: int) -> str:
-        return self._paths[row]
+        return int(self._position[row]) if 0 <= row < len(self._position) else -1
 
     def is_dimmed(self, row: int) -> bool:
-        """True when row ``row`` has a score below the threshold."""
-        if self._scores is None or self._threshold is None:
-            return False
-        return bool(self._scores[row] < self._threshold)
-
-    # --- presentation settings (set by the view) ------------------------------------------
+        return self._dimmed is not None and bool(self._dimmed[row])
 
     def set_text_metrics(self, metrics: QFontMetrics, width: int) -> None:
-        """Font metrics and width the file name is elided to (the view's font and grid)."""
         self._metrics, self._text_width = metrics, width
 
     def set_dim_brush(self, brush: QBrush) -> None:
-        """The text brush of dimmed items."""
         self._dim_brush = brush
 
-    # --- QAbstractListModel --------------------------------------------------------------
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    # --- QAbstractListModel ------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 (Qt override)
         return 0 if parent.isValid() else int(self._shown.size)
 
-    def data(self, index: QModelIndex | QPersistentModelIndex,
-             role: int = Qt.ItemDataRole.DisplayRole):
+    def data(self, index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < self._shown.size:
             return None
         row = int(self._shown[index.row()])
@@ -199,41 +108,43 @@ class GalleryModel(QAbstractListModel):
             return row
         return None
 
-    def _details(self, row: int) -> list[str]:
-        """The known facts about a row: formatted score, then class."""
-        parts = []
-        if self._scores is not None:
-            parts.append(f"{self._scores[row]:.3f}")
-        if self._labels is not None and self._labels[row]:
-            parts.append(str(self._labels[row]))
+    def details(self, row: int) -> list[str]:
+        """What is known of a row: its score, then its class."""
+        s, parts = self._session, []
+        if s.scores is not None:
+            parts.append(f"{s.scores[row]:.3f}")
+        if s.classification is not None:
+            parts.append(s.classification.label(row))
         return parts
 
     def _display_text(self, row: int) -> str:
-        name = os.path.basename(self._paths[row]) or self._paths[row]
+        name = printable_name(self._session.collection.paths[row])
         if self._metrics is not None:
             name = self._metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, self._text_width)
-        details = " · ".join(self._details(row))
+        details = " · ".join(self.details(row))
         return f"{name}\n{details}" if details else name
 
     def _tooltip(self, row: int) -> str:
-        lines = [self._paths[row]]
-        if self._scores is not None:
-            lines.append(f"score: {self._scores[row]:.3f}")
-        if self._labels is not None and self._labels[row]:
-            lines.append(f"class: {self._labels[row]}")
-        error = self._thumbnails.error(self._paths[row])
+        s = self._session
+        path = s.collection.paths[row]
+        lines = [printable(path)]
+        if s.scores is not None:
+            lines.append(f"score: {s.scores[row]:.3f}")
+        described = s.describe_class(row)
+        if described is not None:
+            lines.append(f"class: {described}")
+        error = self._thumbnails.error(path)
         if error:
             lines.append(f"could not load: {error}")
         return "\n".join(lines)
 
     def _decoration(self, row: int) -> QPixmap:
-        path = self._paths[row]
+        path = self._session.collection.paths[row]
         pixmap = self._thumbnails.get(path)
         if pixmap is None:
+            self._waiting[path] = row
             return self._loading_pixmap()
-        if self.is_dimmed(row):
-            return self._faded_pixmap(path, pixmap)
-        return pixmap
+        return self._faded_pixmap(path, pixmap) if self.is_dimmed(row) else pixmap
 
     def _loading_pixmap(self) -> QPixmap:
         """A faint square the size of a thumbnail, shown while the real one loads."""
@@ -259,44 +170,41 @@ class GalleryModel(QAbstractListModel):
         self._faded[path] = (pixmap.cacheKey(), faded)
         return faded
 
-    @Slot(str)
+    @Slot(object)
     def _on_thumbnail_ready(self, path: str) -> None:
         """Repaint the one item whose thumbnail arrived, if it is shown."""
-        row = self._row_of_path.get(path)
-        if row is None:
-            return
+        row = self._waiting.pop(path, -1)
         position = self.position_of(row)
         if position >= 0:
             index = self.index(position)
-            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole,
-                                                 Qt.ItemDataRole.ToolTipRole])
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole])
 
 
 class Gallery(QWidget):
-    """A title, a class filter and a grid of thumbnails in rank order.
+    """A title, a class filter, a thumbnail-size slider and a grid of thumbnails in rank order.
 
-    Signals carry collection rows: ``activated`` (double-click or Enter on an item),
-    ``currentChanged`` (the keyboard/mouse current item moved to a shown row; not emitted when
-    the current item is cleared) and ``filterChanged`` (class name or ``None`` for all).
+    A click (or the arrow keys) previews an image; so do double-click and Enter.
     """
 
-    activated = Signal(int)
-    currentChanged = Signal(int)
-    filterChanged = Signal(object)
-
-    def __init__(self, thumbnails: ThumbnailCache, parent: QWidget | None = None):
+    def __init__(self, session, thumbnails: ThumbnailCache, settings, parent: QWidget | None = None):
         super().__init__(parent)
-        self._thumbnails = thumbnails
-        self._title = ""
-        self._model = GalleryModel(thumbnails, self)
-
+        self._session, self._thumbnails, self._settings = session, thumbnails, settings
+        self._model = GalleryModel(session, thumbnails, self)
         self._title_label = QLabel(self)
+        self._title_label.setObjectName("galleryTitle")
         self._title_label.setTextFormat(Qt.TextFormat.PlainText)
         self._filter_box = QComboBox(self)
+        self._filter_box.setObjectName("classFilter")
         self._filter_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self._filter_box.setToolTip("Show only images of one class")
-        self._filter_box.addItem(ALL_CLASSES)  # item 0; class items hold their name as data
-
+        self._size_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self._size_slider.setObjectName("thumbnailSize")
+        self._size_slider.setRange(*THUMBNAIL_SIZES)
+        self._size_slider.setSingleStep(16)
+        self._size_slider.setPageStep(32)
+        self._size_slider.setValue(thumbnails.size)
+        self._size_slider.setFixedWidth(90)
+        self._size_slider.setToolTip("Thumbnail size")
         self._view = QListView(self)
         self._setup_view()
 
@@ -304,16 +212,29 @@ class Gallery(QWidget):
         header.setContentsMargins(6, 4, 4, 0)
         header.addWidget(self._title_label, 1)
         header.addWidget(self._filter_box)
+        header.addWidget(self._size_slider)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
         layout.addWidget(self._view, 1)
 
         self._filter_box.currentIndexChanged.connect(self._on_filter_index)
-        self._view.activated.connect(self._on_activated)
-        self._view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self._size_slider.valueChanged.connect(self._on_size)
+        self._view.activated.connect(self._on_index)
+        self._view.clicked.connect(self._on_index)
+        self._view.selectionModel().currentChanged.connect(lambda current, _old: self._on_index(current))
         self._view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
-        self._update_title()
+        s = session
+        for signal in (s.collectionChanged, s.queryChanged, s.classificationChanged, s.hiddenChanged,
+                       s.selectionChanged, s.classFilterChanged, s.dimThresholdChanged, s.colourModeChanged,
+                       s.clustersChanged):
+            signal.connect(self.refresh)
+        s.classesChanged.connect(self._fill_filter)
+        s.classificationChanged.connect(self._fill_filter)
+        s.classFilterChanged.connect(self._fill_filter)
+        s.previewChanged.connect(self._show_previewed)
+        self._fill_filter()
+        self.refresh()
 
     def _setup_view(self) -> None:
         """An icon grid that lays out uniformly and never lets items be moved or edited."""
@@ -327,142 +248,110 @@ class Gallery(QWidget):
         view.setUniformItemSizes(True)
         view.setLayoutMode(QListView.LayoutMode.Batched)
         view.setBatchSize(500)
-        view.setGridSize(GRID_SIZE)
-        size = self._thumbnails.size
-        view.setIconSize(QSize(size, size))
         view.setWordWrap(True)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         view.setDragEnabled(False)
         view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        view.verticalScrollBar().setSingleStep(GRID_SIZE.height() // 4)
-        self._model.set_text_metrics(QFontMetrics(view.font()),
-                                     GRID_SIZE.width() - _TEXT_MARGIN)
-        self._model.set_dim_brush(QBrush(view.palette().color(
-            QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)))
+        self._model.set_dim_brush(QBrush(view.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)))
+        self._layout_grid()
 
-    # --- public API ----------------------------------------------------------------------
+    def _layout_grid(self) -> None:
+        """Cells of the thumbnail size plus two text lines, widened so the columns fill the width."""
+        size = self._thumbnails.size
+        metrics = QFontMetrics(self._view.font())
+        cell = size + SPACING * 2
+        width = max(1, self._view.viewport().width())
+        columns = max(1, width // cell)
+        cell_w = max(cell, width // columns)
+        self._view.setIconSize(QSize(size, size))
+        self._view.setGridSize(QSize(cell_w, size + SPACING + metrics.lineSpacing() * TEXT_LINES + SPACING))
+        self._view.verticalScrollBar().setSingleStep(max(8, size // 4))
+        self._model.set_text_metrics(metrics, cell_w - SPACING * 3)
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._layout_grid()
+
+    # --- what is shown (also for tests) -----------------------------------------------------------
     @property
     def view(self) -> QListView:
-        """The list view (for tests and for placing context menus)."""
         return self._view
 
     @property
     def model(self) -> GalleryModel:
         return self._model
 
-    def set_collection(self, paths: list[str]) -> None:
-        """A new collection: show every image in path order, without scores."""
-        self._thumbnails.cancel_pending()
-        self._model.set_collection(paths)
-        self._title = f"All {len(paths)} images" if len(paths) != 1 else "1 image"
-        self._update_title()
+    def rows(self) -> list[int]:
+        return self._model.rows().tolist()
 
-    def show_rows(self, order: Sequence[int], scores: np.ndarray | None = None,
-                  labels: Sequence[str] | None = None, threshold: float | None = None,
-                  title: str = "") -> None:
-        """Show collection rows ``order`` in that order (e.g. best search match first).
+    def is_dimmed(self, row: int) -> bool:
+        return self._model.is_dimmed(row)
 
-        ``scores`` and ``labels`` are per collection row (length N) or ``None``; items scoring
-        below ``threshold`` are dimmed.  The class filter stays as it is.  The view scrolls
-        back to the top.
-        """
+    def title(self) -> str:
+        return self._title_label.text()
+
+    def refresh(self) -> None:
+        """Show the session's rows from the top."""
         self._thumbnails.cancel_pending()
-        self._model.show(order, scores, labels, threshold)
-        self._title = title
-        self._update_title()
+        self._model.refresh()
+        self._title_label.setText(self._title())
         self._view.scrollToTop()
+        self._show_previewed()
 
-    def set_classes(self, names: list[str]) -> None:
-        """Offer ``names`` in the class filter; keep the current choice if it is still there."""
-        current = self.class_filter()
-        self._filter_box.blockSignals(True)
-        try:
+    def _title(self) -> str:
+        s = self._session
+        if s.collection is None:
+            return ""
+        n, shown = len(s.collection), len(self._model.rows())
+        parts = [f"{len(s.selection):,} selected" if len(s.selection) else f"{n:,} images"]
+        q = s.query
+        if q is not None and s.scores is not None:
+            parts.append(f"ranked by “{q.text}”" if q.kind == "text" else f"ranked by similarity to {printable_name(q.text)}")
+        elif q is not None:
+            parts.append("ranking…")
+        text = ", ".join(parts)
+        listed = len(s.selection) or n
+        return text + (f" · {shown:,} shown" if shown != listed else "")
+
+    def _fill_filter(self) -> None:
+        """"All classes", the class names, and "unknown" when some image is; the session's choice current."""
+        s = self._session
+        names = list(s.class_list.names)
+        if s.classification is not None and (s.classification.best < 0).any():
+            names.append(UNKNOWN)
+        with QSignalBlocker(self._filter_box):
             self._filter_box.clear()
             self._filter_box.addItem(ALL_CLASSES)
             for name in names:
                 self._filter_box.addItem(name, name)
-            position = self._filter_box.findData(current) if current is not None else 0
+            position = self._filter_box.findData(s.class_filter) if s.class_filter is not None else 0
             self._filter_box.setCurrentIndex(max(position, 0))
-        finally:
-            self._filter_box.blockSignals(False)
-        self._on_filter_index(self._filter_box.currentIndex())
+        self._filter_box.setEnabled(bool(names))
 
-    def set_class_filter(self, name: str | None) -> None:
-        """Show only images labelled ``name`` (``None``: all).  Unknown names are added."""
-        if name is None:
-            self._filter_box.setCurrentIndex(0)
-            return
-        position = self._filter_box.findData(name)
-        if position < 0:
-            self._filter_box.addItem(name, name)
-            position = self._filter_box.count() - 1
-        self._filter_box.setCurrentIndex(position)
-
-    def class_filter(self) -> str | None:
-        """The class shown, or ``None`` for all classes."""
-        return self._model.class_filter()
-
-    def rows(self) -> list[int]:
-        """The collection rows displayed, in order (after the class filter)."""
-        return self._model.rows()
-
-    def is_dimmed(self, row: int) -> bool:
-        """True when collection row ``row`` scores below the threshold."""
-        return self._model.is_dimmed(row)
-
-    def title(self) -> str:
-        """The title of the current listing (the header adds a count when a filter is on)."""
-        return self._title
-
-    def current_row(self) -> int:
-        """The collection row of the current item, or -1."""
-        index = self._view.currentIndex()
-        return self._model.row_at(index.row()) if index.isValid() else -1
-
-    def select_row(self, row: int) -> bool:
-        """Make collection row ``row`` current and scroll to it; False if it is not shown."""
-        position = self._model.position_of(row)
-        if position < 0:
-            return False
-        index = self._model.index(position)
-        self._view.setCurrentIndex(index)
-        self._view.scrollTo(index)
-        return True
+    def _show_previewed(self) -> None:
+        """Make the previewed image the current item, if it is listed."""
+        position = self._model.position_of(self._session.previewed)
+        if position >= 0 and self._view.currentIndex().row() != position:
+            with QSignalBlocker(self._view.selectionModel()):
+                self._view.setCurrentIndex(self._model.index(position))
 
     # --- slots ---------------------------------------------------------------------------
-
-    def _update_title(self) -> None:
-        """The header: the title (or the image count without one), plus what the filter kept."""
-        shown, total = self._model.rowCount(), self._model.unfiltered_count()
-        text = self._title or f"{total} image{'' if total == 1 else 's'}"
-        if self._model.class_filter() is not None:
-            text += f" · {shown} of {total} shown"
-        self._title_label.setText(text)
-
-    @Slot(int)
     def _on_filter_index(self, position: int) -> None:
-        name = self._filter_box.itemData(position) if position > 0 else None
-        if name == self._model.class_filter():
-            return
-        self._thumbnails.cancel_pending()
-        self._model.set_class_filter(name)
-        self._update_title()
-        self.filterChanged.emit(name)
+        self._session.set_class_filter(self._filter_box.itemData(position) if position > 0 else None)
 
-    @Slot(QModelIndex)
-    def _on_activated(self, index: QModelIndex) -> None:
+    def _on_index(self, index: QModelIndex) -> None:
         if index.isValid():
-            self.activated.emit(self._model.row_at(index.row()))
+            self._session.set_preview(self._model.row_at(index.row()))
 
-    @Slot(QModelIndex, QModelIndex)
-    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            self.currentChanged.emit(self._model.row_at(current.row()))
+    def _on_size(self, size: int) -> None:
+        self._thumbnails.set_size(size)
+        self._settings.set_thumbnail_size(size)
+        self._model.forget_pixmaps()
+        self._layout_grid()
+        self._view.viewport().update()
 
-    @Slot(int)
     def _on_scrolled(self, _value: int) -> None:
         """Drop thumbnail loads for items scrolled past; repainting re-requests visible ones."""
         self._thumbnails.cancel_pending()

@@ -65,7 +65,8 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setOrganizationName("Clipscape")
     window = MainWindow(model=model, device=args.device, batch_size=args.batch_size)
     if demo:
-        window.classes.set_classes(list(DEMO_CLASSES))
+        window.session.set_classes(list(DEMO_CLASSES))
+        window.session.undo_stack.clear()   # the demo's classes are where the user starts, not an edit
     window.show()
     if paths:
         window.open_paths(paths)

@@ -1,8 +1,6 @@
 """Choosing the CLIP model: a catalogue of hub models, the bundled demo, a local folder or a checkpoint.
 
-A choice is the pair ``(model, pretrained)`` that models.encoder.ModelSpec.parse takes:
-``("demo", None)``, ``("local-dir:/folder", None)``, an open_clip name + pretrained tag, or an
-open_clip name + a checkpoint file path.
+A choice is the pair ``(model, pretrained)`` of app/model_choice.py.
 
 The catalogue is static data on purpose: listing models through open_clip would import torch
 (about two seconds) on the GUI thread. tests/test_model_picker.py checks every entry against
@@ -14,26 +12,17 @@ convolutions vary most with machine load), ViT-L-14 ≈ 0.5, ViT-H-14 ≈ 0.1.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from clipscape.models.encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED, LOCAL_DIR
-from clipscape.models.encoder import DEMO as DEMO_NAME
+from clipscape.app.model_choice import DEFAULT, DEMO, Choice, describe, is_checkpoint_path
+from clipscape.models.encoder import LOCAL_DIR
 
-Choice = tuple[str, str | None]
-
-DEMO: Choice = (DEMO_NAME, None)
-DEFAULT: Choice = (DEFAULT_MODEL, DEFAULT_PRETRAINED)
-
-NAME_KEY = "model/name"
-PRETRAINED_KEY = "model/pretrained"
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 CHECKPOINT_FILTER = "Checkpoints (*.safetensors *.pt *.pth *.bin);;All files (*)"
 LOCAL_CONFIG = "open_clip_config.json"
 
@@ -81,42 +70,6 @@ CATALOGUE: tuple[ModelChoice, ...] = (
 
 DEMO_TITLE = "Demo model (bundled, works offline)"
 COLUMNS = ("Model", "Weights", "Download", "Speed on CPU", "ImageNet zero-shot", "Licence")
-
-
-def is_checkpoint_path(pretrained: str | None) -> bool:
-    """True when ``pretrained`` names a weights file rather than an open_clip tag (as models.encoder decides)."""
-    if not pretrained:
-        return False
-    return (os.path.isfile(pretrained) or "/" in pretrained or os.sep in pretrained
-            or pretrained.endswith(CHECKPOINT_SUFFIXES))
-
-
-def describe(model: str, pretrained: str | None) -> str:
-    """A short label for a choice, for the status bar and the picker's "current" line."""
-    if model == DEMO_NAME:
-        return "Demo model (bundled, offline)"
-    if model.startswith(LOCAL_DIR):
-        return f"Local model: {model[len(LOCAL_DIR):]}"
-    if is_checkpoint_path(pretrained):
-        return f"{model} + {Path(pretrained).name}"
-    return f"{model} · {pretrained}" if pretrained else model
-
-
-def load_model_choice(settings: QSettings) -> Choice:
-    """The saved choice, or DEFAULT when none was saved; demo and local folders never carry a tag."""
-    name = settings.value(NAME_KEY, "", type=str).strip()
-    if not name:
-        return DEFAULT
-    if name == DEMO_NAME or name.startswith(LOCAL_DIR):
-        return (name, None)
-    pretrained = settings.value(PRETRAINED_KEY, "", type=str).strip()
-    return (name, pretrained or None)
-
-
-def save_model_choice(settings: QSettings, model: str, pretrained: str | None) -> None:
-    """Remember a choice (no tag is stored as an empty string: INI files cannot hold None)."""
-    settings.setValue(NAME_KEY, model)
-    settings.setValue(PRETRAINED_KEY, pretrained or "")
 
 
 def _download_text(mb: int) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 # matplotlib's tab10, then the lighter half of tab20. The greys of both are left out so that no
 # class can be mistaken for UNKNOWN_COLOUR. 18 colours; class_colours cycles beyond that.
@@ -33,6 +33,11 @@ def class_colours(n: int) -> list[QColor]:
     The order is fixed so a class keeps its colour while classes are added after it.
     """
     return [QColor(_CLASS_HEX[i % len(_CLASS_HEX)]) for i in range(max(int(n), 0))]
+
+
+def slot_colour(slot: int | None) -> QColor:
+    """The colour of a class or cluster's palette slot; None is the "unknown" grey."""
+    return QColor(UNKNOWN_COLOUR) if slot is None else QColor(_CLASS_HEX[slot % len(_CLASS_HEX)])
 
 
 def score_lut() -> np.ndarray:
@@ -67,3 +72,14 @@ def score_colours(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     if nan.any():
         out[nan] = UNKNOWN_COLOUR.getRgb()
     return out
+
+
+def swatch(colour: QColor, size: int = 12) -> QIcon:
+    """A square colour-swatch icon for a legend entry."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(colour)
+    painter = QPainter(pixmap)
+    painter.setPen(QColor(60, 60, 60))
+    painter.drawRect(0, 0, size - 1, size - 1)
+    painter.end()
+    return QIcon(pixmap)

@@ -1,40 +1,37 @@
-"""The list of files an encode skipped, each with the reason, so nothing is dropped silently."""
+"""The files an encode skipped, each with the reason, so nothing is dropped silently."""
 from __future__ import annotations
-
-from typing import Sequence
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from clipscape.models.scan import Skipped
+from clipscape.models.display import printable
 
 
 class SkippedPanel(QTableWidget):
-    """Two columns: file and reason; sortable; the full path is in the tooltip."""
+    """Two columns, file and reason, for the session's skipped files; sortable; full path in the tooltip."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, session, parent=None) -> None:
         super().__init__(0, 2, parent)
+        self._session = session
         self.setHorizontalHeaderLabels(["File", "Reason"])
-        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.Interactive)
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.horizontalHeader().setStretchLastSection(True)
-        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().hide()
-        self._paths: list[str] = []
+        session.skippedChanged.connect(self.refresh)
+        self.refresh()
 
-    def set_skipped(self, skipped: Sequence[Skipped]) -> None:
-        """Show exactly these entries (replacing what was shown)."""
-        if [s.path for s in skipped] == self._paths:
-            return
+    def refresh(self) -> None:
+        skipped = self._session.skipped
         self.setSortingEnabled(False)
         self.setRowCount(len(skipped))
         for row, s in enumerate(skipped):
-            name = QTableWidgetItem(s.path)
-            name.setToolTip(s.path)
+            name = QTableWidgetItem(printable(s.path))
+            name.setToolTip(printable(s.path))
             reason = QTableWidgetItem(s.reason)
             reason.setToolTip(s.reason)
             self.setItem(row, 0, name)
             self.setItem(row, 1, reason)
-        self._paths = [s.path for s in skipped]
         self.resizeColumnToContents(0)
         self.setSortingEnabled(True)
 

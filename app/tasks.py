@@ -121,18 +121,23 @@ def project(job: Job, embeddings: np.ndarray, seed: int = 0):
                              progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
 
 
-def caption_scores(job: Job, encoder, collection: Collection, caption: str) -> np.ndarray:
-    """Every image's cosine similarity to ``caption``."""
+def caption_scores(job: Job, encoder, collection: Collection, caption: str) -> tuple[np.ndarray, np.ndarray]:
+    """(every image's cosine similarity to ``caption``, the rows best first)."""
     from clipscape.models.search import text_scores
 
-    return text_scores(collection, encoder, caption)
+    return _ranked(text_scores(collection, encoder, caption))
 
 
-def image_scores(job: Job, collection: Collection, row: int) -> np.ndarray:
-    """Every image's cosine similarity to image ``row``."""
+def image_scores(job: Job, collection: Collection, row: int) -> tuple[np.ndarray, np.ndarray]:
+    """(every image's cosine similarity to image ``row``, the rows best first)."""
     from clipscape.models.search import cosine_scores
 
-    return cosine_scores(collection.embeddings, collection.embeddings[row])
+    return _ranked(cosine_scores(collection.embeddings, collection.embeddings[row]))
+
+
+def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The full order is sorted here, in the worker, so the GUI thread never sorts N scores."""
+    return scores, np.argsort(-scores, kind="stable")
 
 
 def classify(job: Job, encoder, embeddings: np.ndarray, classes: Sequence[str], ensemble: bool,

@@ -41,7 +41,10 @@ class _Relay(QObject):
     so no QObject is ever created or destroyed on a pool thread.
     """
 
-    loaded = Signal(str, QImage, str)  # path, image (null on failure), error reason ("" = ok)
+    # path, image (null on failure), error reason ("" = ok). The path travels as a Python object:
+    # a str signal argument becomes a QString, which drops the surrogate-escaped bytes of a file
+    # name that is not valid UTF-8, and the thumbnail would never find its item again.
+    loaded = Signal(object, QImage, str, int)  # ... and the size it was made for
 
 
 class _LoadThumbnail(QRunnable):
@@ -62,7 +65,7 @@ class _LoadThumbnail(QRunnable):
         except Exception as exc:  # a failure must reach the user, never kill the pool thread
             reason = f"cannot make a thumbnail: {exc or type(exc).__name__}"
         try:
-            self._relay.loaded.emit(self._path, image, reason)
+            self._relay.loaded.emit(self._path, image, reason, self._size)
         except RuntimeError:  # the cache was deleted while we decoded; nobody is waiting
             pass
 
@@ -87,7 +90,7 @@ class ThumbnailCache(QObject):
     ``error(path)`` says why.
     """
 
-    ready = Signal(str)
+    ready = Signal(object)  # the path (a Python str, kept exact; see _Relay)
 
     def __init__(self, size: int = 160, capacity: int = 4000, parent: QObject | None = None):
         super().__init__(parent)
@@ -162,9 +165,19 @@ class ThumbnailCache(QObject):
     def __contains__(self, path: object) -> bool:
         return path in self._pixmaps
 
-    @Slot(str, QImage, str)
-    def _on_loaded(self, path: str, image: QImage, reason: str) -> None:
+    def set_size(self, size: int) -> None:
+        """Make thumbnails ``size`` pixels on a side from now on (cached ones are dropped)."""
+        size = int(size)
+        if size != self._size:
+            self.cancel_pending()
+            self._size, self._placeholder = size, None
+            self.clear()
+
+    @Slot(object, QImage, str, int)
+    def _on_loaded(self, path: str, image: QImage, reason: str, size: int) -> None:
         """GUI thread: turn a finished load into a cached pixmap and announce it."""
+        if size != self._size:  # made before a size change: the view asks again
+            return
         self._pending.discard(path)
         if reason or image.isNull():
             self._errors[path] = reason or "cannot make a thumbnail"

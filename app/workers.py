@@ -15,11 +15,14 @@ close an aborted generator, and installs a thread-unsafe warnings filter in ever
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 import time
 from typing import Any, Callable
 
 from PySide6.QtCore import QThread, Signal
+
+log = logging.getLogger(__name__)
 
 REPORT_INTERVAL_S = 0.05  # ≤ 20 progress signals a second (ARCHITECTURE.md, threading rule 2)
 
@@ -79,6 +82,8 @@ class Job(QThread):
         except Cancelled:
             self.cancelled.emit()
         except BaseException as e:  # noqa: BLE001 - every failure must reach the user as a message
+            # the one place a job's traceback is logged; the user gets the message (rule 6)
+            log.error("job %r failed", self.name, exc_info=(type(e), e, e.__traceback__))
             self.failed.emit(e)
         else:
             self.succeeded.emit(result)

@@ -1,13 +1,14 @@
 """Thumbnail cache, gallery and preview panel: behaviour a user would notice if it broke.
 
 The cache must decode off the GUI thread, load what was asked for last first, cache and evict
-in LRU order and turn unreadable files into a placeholder with a reason.  The gallery must show
-the rows it is given in that order, with score and class, dim the ones under the threshold,
-filter by class, report activation, and stay lazy with 100k rows.  The preview must show the
-facts it is given and wire its two buttons.
+in LRU order and turn unreadable files into a placeholder with a reason.  The gallery must list
+the session's rows in rank order, with score and class, dim the ones under the threshold,
+filter by class, preview on a click, and stay lazy with 100k rows.  The preview must show what
+the session says of the previewed image and wire its two buttons.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -15,14 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QProcess, Qt, QThread, QUrl
-from PySide6.QtGui import QDesktopServices
+from gui_support import classify, make_session, score
+from PySide6.QtCore import QProcess, QSettings, Qt, QThread
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtTest import QTest
 
 from clipscape.app import preview as preview_module
 from clipscape.app import thumbnails as thumbnails_module
 from clipscape.app.gallery import ALL_CLASSES, Gallery
-from clipscape.app.preview import PreviewPanel, reveal_in_file_manager
+from clipscape.app.preview import PreviewPanel, folder_url, reveal_in_file_manager
+from clipscape.app.settings import Settings
 from clipscape.app.thumbnails import ThumbnailCache
 from clipscape.models.images import ImageLoadError
 from clipscape.models.shapes_world import write_folder
@@ -163,8 +166,16 @@ def test_cache_loads_the_most_recent_request_first_and_can_cancel(qtbot, make_ca
 # --- Gallery ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def gallery(qtbot, make_cache):
-    widget = Gallery(make_cache())
+def session(qtbot, tmp_path, images):
+    paths, _ = images
+    s = make_session(tmp_path, paths=paths, coords=np.zeros((len(paths), 2)))
+    yield s
+    s.shutdown()
+
+
+@pytest.fixture
+def gallery(qtbot, make_cache, session, tmp_path):
+    widget = Gallery(session, make_cache(size=96), Settings(QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat)))
     qtbot.addWidget(widget)
     widget.resize(760, 520)
     return widget
@@ -172,8 +183,7 @@ def gallery(qtbot, make_cache):
 
 def item_texts(widget: Gallery) -> list[str]:
     model = widget.model
-    return [model.data(model.index(i), Qt.ItemDataRole.DisplayRole)
-            for i in range(model.rowCount())]
+    return [model.data(model.index(i), Qt.ItemDataRole.DisplayRole) for i in range(model.rowCount())]
 
 
 def shows_name(shown: str, name: str) -> bool:
@@ -184,130 +194,119 @@ def shows_name(shown: str, name: str) -> bool:
     return bool(sep) and name.startswith(head) and name.endswith(tail) and len(head) >= 4
 
 
-def test_gallery_shows_rows_in_the_given_order_with_score_and_class(gallery, images):
+def test_gallery_lists_the_session_rows_ranked_with_score_and_class(gallery, session, images):
     paths, scenes = images
-    gallery.set_collection(paths)
-    assert gallery.rows() == list(range(12))
-    assert gallery.title() == "All 12 images"
+    assert gallery.rows() == list(range(12)) and gallery.title() == "12 images"
     assert shows_name(item_texts(gallery)[0], Path(paths[0]).name)  # no scores: name alone
 
-    scores = np.linspace(0.1, 0.5, 12)
-    labels = [scene.shape for scene in scenes]
-    gallery.show_rows([7, 2, 11], scores, labels, title="red circle")
-    assert gallery.rows() == [7, 2, 11]
-    assert gallery.title() == "red circle"
+    scores = np.linspace(0.1, 0.5, 12, dtype=np.float32)
+    score(session, scores, "red circle")
+    assert gallery.rows() == list(range(11, -1, -1))
+    assert gallery.title() == "12 images, ranked by “red circle”"
+    classify(session, ["circle", "square", "triangle", "star"],
+             [["circle", "square", "triangle", "star"].index(s.shape) for s in scenes])
     model = gallery.model
-    assert model.data(model.index(0), Qt.ItemDataRole.UserRole) == 7
+    assert model.data(model.index(0), Qt.ItemDataRole.UserRole) == 11
     name, details = item_texts(gallery)[0].split("\n")
-    assert shows_name(name, Path(paths[7]).name)
-    assert details == f"{scores[7]:.3f} · {labels[7]}"
+    assert shows_name(name, Path(paths[11]).name)
+    assert details == f"{scores[11]:.3f} · {scenes[11].shape}"
     tooltip = model.data(model.index(0), Qt.ItemDataRole.ToolTipRole)
-    assert paths[7] in tooltip and f"{scores[7]:.3f}" in tooltip
+    assert paths[11] in tooltip and f"{scores[11]:.3f}" in tooltip
 
-    gallery.show_rows([3, 4], scores=None, labels=labels)
-    assert item_texts(gallery)[0].split("\n")[1] == labels[3]  # class without a score
+    session.set_selection([3, 7, 9])
+    assert gallery.rows() == [9, 7, 3] and gallery.title().startswith("3 selected, ranked by")
+    session.clear_query()
+    assert gallery.rows() == [3, 7, 9] and item_texts(gallery)[0].split("\n")[1] == scenes[3].shape
 
+
+def test_gallery_shows_long_and_undecodable_names_in_full_escape(qtbot, make_cache, tmp_path):
     long_name = "x" * 200 + ".jpg"
-    gallery.set_collection([f"/photos/{long_name}"])
-    shown = item_texts(gallery)[0]
-    assert shown != long_name and shows_name(shown, long_name)
+    odd = os.fsdecode(b"/photos/caf\xe9.jpg")
+    s = make_session(tmp_path, paths=[f"/photos/{long_name}", odd], coords=np.zeros((2, 2)))
+    widget = Gallery(s, make_cache(size=96), Settings(QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat)))
+    qtbot.addWidget(widget)
+    shown = item_texts(widget)
+    assert shown[0] != long_name and shows_name(shown[0], long_name)
+    assert shown[1] == "caf\\xe9.jpg"   # the byte is shown, not dropped
+    s.shutdown()
 
 
-def test_gallery_dims_items_below_the_threshold(qtbot, gallery, images):
+def test_gallery_dims_items_below_the_threshold(qtbot, gallery, session, images):
     paths, _ = images
-    gallery.set_collection(paths)
-    scores = np.linspace(0.0, 0.55, 12)  # rows 0..4 score below 0.25
-    gallery.show_rows(np.argsort(-scores), scores, threshold=0.25)
-    dimmed = [row for row in range(12) if gallery.is_dimmed(row)]
-    assert dimmed == [0, 1, 2, 3, 4]
-
+    scores = np.linspace(0.0, 0.55, 12, dtype=np.float32)  # rows 0..4 score below 0.25
+    score(session, scores)
+    session.set_dim_threshold(0.25)
+    assert [row for row in range(12) if gallery.is_dimmed(row)] == [0, 1, 2, 3, 4]
     model = gallery.model
     low, high = model.index(gallery.rows().index(0)), model.index(gallery.rows().index(11))
     brush = model.data(low, Qt.ItemDataRole.ForegroundRole)
     assert brush is not None and brush.color().lightness() > 90  # grey, not the black default
     assert model.data(high, Qt.ItemDataRole.ForegroundRole) is None
-
-    thumbnails = load(qtbot, gallery._thumbnails, paths[0])
+    thumbnail = load(qtbot, gallery._thumbnails, paths[0])
     faded = model.data(low, Qt.ItemDataRole.DecorationRole)
-    assert faded.cacheKey() != thumbnails.cacheKey()
+    assert faded.cacheKey() != thumbnail.cacheKey()
     assert faded.toImage().pixelColor(5, 5).alpha() < 128  # drawn see-through
-    assert model.data(low, Qt.ItemDataRole.DecorationRole).cacheKey() == faded.cacheKey()
-
-    gallery.show_rows(range(12), scores)  # no threshold: nothing is dimmed
+    session.set_dim_threshold(None)
     assert not any(gallery.is_dimmed(row) for row in range(12))
 
 
-def test_gallery_class_filter(qtbot, gallery, images):
-    paths, _ = images
-    labels = ["circle", "square", "star"] * 4
-    gallery.set_collection(paths)
-    gallery.show_rows(list(range(11, -1, -1)), labels=labels, title="by name")
-    gallery.set_classes(["circle", "square", "star"])
-    assert gallery.class_filter() is None
-
-    with qtbot.waitSignal(gallery.filterChanged, timeout=WAIT_MS) as blocker:
-        gallery.set_class_filter("square")
-    assert blocker.args == ["square"]
-    assert gallery.rows() == [10, 7, 4, 1]  # the order given, only squares
-    assert gallery._title_label.text() == "by name · 4 of 12 shown"
-
-    gallery.set_classes(["square", "triangle"])  # still offered: the choice stays
-    assert gallery.class_filter() == "square" and len(gallery.rows()) == 4
-    with qtbot.waitSignal(gallery.filterChanged, timeout=WAIT_MS) as blocker:
-        gallery.set_classes(["triangle"])  # gone: back to all classes
-    assert blocker.args == [None]
-    assert gallery.class_filter() is None and len(gallery.rows()) == 12
-
-    gallery.set_class_filter("circle")
-    gallery.show_rows([0, 1, 2, 3], labels=labels)  # the filter applies to new listings too
-    assert gallery.rows() == [0, 3]
-    combo = gallery._filter_box
-    assert combo.itemText(0) == ALL_CLASSES
-    combo.setCurrentIndex(0)  # the user picks "All classes"
-    assert gallery.class_filter() is None and gallery.rows() == [0, 1, 2, 3]
+def test_gallery_class_filter_and_hidden_classes(qtbot, gallery, session):
+    classify(session, ["circle", "square", "star"], np.arange(12) % 3)
+    combo = gallery.findChild(type(gallery._filter_box), "classFilter")
+    assert [combo.itemText(i) for i in range(combo.count())] == [ALL_CLASSES, "circle", "square", "star"]
+    combo.setCurrentIndex(2)   # the user picks "square"
+    assert session.class_filter == "square"
+    assert gallery.rows() == [1, 4, 7, 10] and gallery.title() == "12 images · 4 shown"
+    combo.setCurrentIndex(0)
+    assert session.class_filter is None and len(gallery.rows()) == 12
+    session.set_label_hidden("star", True)   # unticked in the legend: gone from the gallery too
+    assert gallery.rows() == [0, 1, 3, 4, 6, 7, 9, 10]
+    session.set_class_filter("circle")
+    session.remove_classes(["circle"])        # the filtered class is gone: back to all classes
+    assert session.class_filter is None and combo.currentIndex() == 0
 
 
-def test_gallery_double_click_and_enter_activate_the_collection_row(qtbot, gallery, images):
-    paths, _ = images
-    gallery.set_collection(paths)
-    gallery.show_rows([5, 9, 1])
+def test_gallery_click_and_enter_preview_the_collection_row(qtbot, gallery, session):
+    session.set_selection([1, 5, 9])
     gallery.show()
     qtbot.waitExposed(gallery)
     view = gallery.view
     center = view.visualRect(gallery.model.index(1)).center()
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, center)
+    assert session.previewed == 5
+    QTest.keyClick(view, Qt.Key.Key_Right)
+    assert session.previewed == 9
+    session.set_preview(-1)
+    view.setCurrentIndex(gallery.model.index(0))
+    QTest.keyClick(view, Qt.Key.Key_Return)
+    assert session.previewed == 1
 
-    with qtbot.waitSignal(gallery.currentChanged, timeout=WAIT_MS) as current:
-        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                         center)
-    assert current.args == [9]
-    with qtbot.waitSignal(gallery.activated, timeout=WAIT_MS) as blocker:
-        QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton,
-                          Qt.KeyboardModifier.NoModifier, center)
-    assert blocker.args == [9]
-    assert gallery.current_row() == 9
 
-    assert gallery.select_row(1)
-    with qtbot.waitSignal(gallery.activated, timeout=WAIT_MS) as blocker:
-        QTest.keyClick(view, Qt.Key.Key_Return)
-    assert blocker.args == [1]
+def test_gallery_thumbnail_size_control_fills_the_width(qtbot, gallery, session):
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    slider = gallery.findChild(type(gallery._size_slider), "thumbnailSize")
+    for size in (64, 160, 256):
+        slider.setValue(size)
+        assert gallery._thumbnails.size == size and gallery.view.iconSize().width() == size
+        grid = gallery.view.gridSize().width()
+        width = gallery.view.viewport().width()
+        assert grid >= size and width - (width // grid) * grid < grid // 2 + 1   # no wide empty margin
+    assert gallery._settings.thumbnail_size() == 256
 
 
 def test_gallery_repaints_items_as_their_thumbnails_arrive(qtbot, gallery, images):
     paths, _ = images
-    gallery.set_collection(paths)
     gallery.show()
     qtbot.waitExposed(gallery)
-    cache = gallery._thumbnails
-    # Painting asked the cache for the visible items; each arrival updates its item.
     with qtbot.waitSignal(gallery.model.dataChanged, timeout=WAIT_MS) as blocker:
         pass
     index = blocker.args[0]
-    path = paths[index.data(Qt.ItemDataRole.UserRole)]
     decoration = gallery.model.data(index, Qt.ItemDataRole.DecorationRole)
-    assert decoration.cacheKey() == cache.get(path).cacheKey()
+    assert decoration.cacheKey() == gallery._thumbnails.get(paths[index.data(Qt.ItemDataRole.UserRole)]).cacheKey()
 
 
-def test_gallery_with_100k_rows_is_lazy(qtbot, gallery, monkeypatch):
+def test_gallery_with_100k_rows_is_lazy(qtbot, make_cache, monkeypatch, tmp_path):
     requested = []
 
     def failing_load(path, min_side=None):
@@ -317,75 +316,91 @@ def test_gallery_with_100k_rows_is_lazy(qtbot, gallery, monkeypatch):
     monkeypatch.setattr(thumbnails_module, "load_rgb", failing_load)
     count = 100_000
     paths = [f"/nowhere/img_{i:06d}.jpg" for i in range(count)]
-    rng = np.random.default_rng(0)
-    scores = rng.random(count)
-    labels = rng.choice(["circle", "square"], count).tolist()
+    session = make_session(tmp_path, paths=paths, coords=np.zeros((count, 2)), dim=4)
+    gallery = Gallery(session, make_cache(size=96), Settings(QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat)))
+    qtbot.addWidget(gallery)
     gallery.show()
     qtbot.waitExposed(gallery)
-
+    rng = np.random.default_rng(0)
+    scores = rng.random(count).astype(np.float32)
+    best = rng.integers(0, 2, count)
     start = time.perf_counter()
-    gallery.set_collection(paths)
-    gallery.show_rows(np.argsort(-scores), scores, labels, threshold=0.5, title="ranked")
-    gallery.set_classes(["circle", "square"])
-    gallery.set_class_filter("circle")
+    score(session, scores)
+    classify(session, ["circle", "square"], best)
+    session.set_dim_threshold(0.5)
+    session.set_class_filter("circle")
     gallery.view.verticalScrollBar().setValue(gallery.view.verticalScrollBar().maximum() // 2)
     qtbot.wait(200)
     elapsed = time.perf_counter() - start
-
     shown = gallery.rows()
-    assert len(shown) == labels.count("circle")
-    assert all(labels[row] == "circle" for row in shown[:1000])
+    assert len(shown) == (best == 0).sum() and all(best[r] == 0 for r in shown[:1000])
     assert all(scores[a] >= scores[b] for a, b in zip(shown[:1000], shown[1:1000]))
     assert elapsed < 5
     assert 0 < len(set(requested)) < 300  # only items that were painted asked for thumbnails
+    session.shutdown()
 
 
 # --- PreviewPanel ----------------------------------------------------------------------------
 
 @pytest.fixture
-def panel(qtbot, make_cache):
-    widget = PreviewPanel(make_cache(size=128, capacity=8))
+def panel(qtbot, make_cache, session):
+    widget = PreviewPanel(session, make_cache(size=128, capacity=8))
     qtbot.addWidget(widget)
     return widget
 
 
-def test_preview_shows_the_facts_and_the_image(qtbot, panel, images, tmp_path):
-    paths, _ = images
-    assert panel.current_row() == -1
-    assert not panel._similar_button.isEnabled()
-
-    panel.show_image(4, paths[4], label="circle", probability=0.934, score=0.3124)
-    assert panel.current_row() == 4
-    assert panel._path_label.text() == paths[4]
-    assert panel._class_label.text() == "class: circle (0.93)"
-    assert panel._score_label.text() == "score: 0.312"
+def test_preview_follows_the_session(qtbot, panel, session, images, tmp_path):
+    paths, scenes = images
+    assert panel.facts() == ("", "", "") and not panel._similar_button.isEnabled()
+    session.set_preview(4)
+    assert panel.facts() == (paths[4], "", "")
     qtbot.waitUntil(lambda: panel.status_text() == "", timeout=WAIT_MS)  # image arrived
+    classify(session, ["circle", "square"], np.arange(12) % 2)
+    assert panel.facts()[1] == "class: circle (0.90)"
+    score(session, np.linspace(0, 1, 12, dtype=np.float32))
+    assert panel.facts()[2] == f"score: {np.linspace(0, 1, 12, dtype=np.float32)[4]:.3f}"
+    session.clear_classes()
+    assert panel.facts()[1] == ""
+    session.set_preview(-1)
+    assert panel.facts() == ("", "", "")
 
-    panel.show_image(5, paths[5])
-    assert panel._class_label.isHidden() and panel._score_label.isHidden()
 
+def test_preview_of_an_unreadable_file_says_why(qtbot, make_cache, tmp_path):
     broken = tmp_path / "x.jpg"
     broken.write_bytes(b"\x00junk" * 20)
-    panel.show_image(6, str(broken))
-    qtbot.waitUntil(lambda: "cannot identify" in panel.status_text(), timeout=WAIT_MS)
+    s = make_session(tmp_path, paths=[str(broken)], coords=np.zeros((1, 2)))
+    widget = PreviewPanel(s, make_cache(size=128, capacity=8))
+    qtbot.addWidget(widget)
+    s.set_preview(0)
+    qtbot.waitUntil(lambda: "cannot identify" in widget.status_text(), timeout=WAIT_MS)
+    s.shutdown()
 
-    panel.clear()
-    assert panel.current_row() == -1 and panel._path_label.text() == ""
 
-
-def test_preview_buttons_find_similar_and_reveal(qtbot, panel, images, monkeypatch):
+def test_preview_buttons_find_similar_and_reveal(qtbot, panel, session, images, monkeypatch):
     paths, _ = images
     opened = []
     monkeypatch.setattr(preview_module.sys, "platform", "linux")
-    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(opened.append))
-    panel.show_image(3, paths[3], score=0.2)
-
-    with qtbot.waitSignal(panel.findSimilar, timeout=WAIT_MS) as blocker:
-        qtbot.mouseClick(panel._similar_button, Qt.MouseButton.LeftButton)
-    assert blocker.args == [3]
-
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    session.set_preview(3)
+    qtbot.mouseClick(panel._similar_button, Qt.MouseButton.LeftButton)
+    assert session.query.kind == "image" and session.query.row == 3 and session.colour_mode == "score"
     qtbot.mouseClick(panel._reveal_button, Qt.MouseButton.LeftButton)
-    assert opened == [QUrl.fromLocalFile(str(Path(paths[3]).parent))]
+    assert [u.toLocalFile() for u in opened] == [str(Path(paths[3]).parent)]
+    assert panel.note() == ""
+
+
+def test_reveal_that_cannot_start_says_so_and_copies_the_path(qtbot, panel, session, images, monkeypatch):
+    paths, _ = images
+    monkeypatch.setattr(preview_module.sys, "platform", "linux")
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
+    session.set_preview(2)
+    qtbot.mouseClick(panel._reveal_button, Qt.MouseButton.LeftButton)
+    assert "No file manager" in panel.note() and QGuiApplication.clipboard().text() == paths[2]
+
+
+def test_folder_url_keeps_every_byte_of_a_name():
+    url = folder_url(os.fsdecode(b"/photos/caf\xe9/a.jpg"))
+    assert url.toEncoded().data() == b"file:///photos/caf%E9"
 
 
 @pytest.mark.parametrize("platform, program, arguments", [
@@ -395,17 +410,15 @@ def test_preview_buttons_find_similar_and_reveal(qtbot, panel, images, monkeypat
 def test_reveal_selects_the_file_on_macos_and_windows(monkeypatch, platform, program, arguments):
     started = []
     monkeypatch.setattr(preview_module.sys, "platform", platform)
-    monkeypatch.setattr(QProcess, "startDetached",
-                        staticmethod(lambda *args: started.append(args) or True))
-    reveal_in_file_manager("/photos/a.jpg")
+    monkeypatch.setattr(QProcess, "startDetached", staticmethod(lambda *args: started.append(args) or (True, 1)))
+    assert reveal_in_file_manager("/photos/a.jpg")
     assert started == [(program, arguments)]
 
 
-def test_preview_makes_its_own_large_image_cache(qtbot):
-    widget = PreviewPanel()
+def test_preview_makes_its_own_large_image_cache(qtbot, session):
+    widget = PreviewPanel(session)
     qtbot.addWidget(widget)
     try:
-        assert widget.thumbnails.size == 512
-        assert widget.thumbnails.parent() is widget
+        assert widget.thumbnails.size == 512 and widget.thumbnails.parent() is widget
     finally:
         widget.shutdown()

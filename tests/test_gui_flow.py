@@ -17,17 +17,18 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
-from clipscape.app.launch import DEMO_IMAGES
 from clipscape.app.main_window import MainWindow
+from clipscape.app.session import REFINING
+from clipscape.resources import DEMO_IMAGES
 
 TIMEOUT = 120_000  # ms; the first UMAP in a process compiles numba code
 
 
 @pytest.fixture
 def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
 def make_window(qtbot, settings, model=("demo", None), **kwargs) -> MainWindow:
@@ -41,22 +42,23 @@ def make_window(qtbot, settings, model=("demo", None), **kwargs) -> MainWindow:
 def slow_window(qtbot, settings, batch_size: int, seconds_per_batch: float) -> MainWindow:
     """A window whose model takes ``seconds_per_batch`` per batch, so a test can act mid-encode."""
     window = make_window(qtbot, settings, batch_size=batch_size)
-    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
-    encode = window.encoder.encode_images
+    qtbot.waitUntil(lambda: window.session.encoder is not None, timeout=TIMEOUT)
+    encoder = window.session.encoder
+    encode = encoder.encode_images
 
     def slow_encode(batch):
         threading.Event().wait(seconds_per_batch)
         return encode(batch)
 
     slow_encode.__wrapped__ = encode
-    window.encoder.encode_images = slow_encode
+    encoder.encode_images = slow_encode
     return window
 
 
 @pytest.fixture
 def window(qtbot, settings):
     w = make_window(qtbot, settings)
-    qtbot.waitUntil(lambda: w.encoder is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.session.encoder is not None, timeout=TIMEOUT)
     yield w
     w.close()
 
@@ -66,72 +68,77 @@ def drop(window: MainWindow, *paths) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    event = QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, event)
 
 
-def wait_classified(qtbot, window) -> None:
-    """Until the final classification (after the quick single-template one) is applied."""
-    qtbot.waitUntil(lambda: window.classification is not None and not window.jobs.is_running("classes"),
-                    timeout=TIMEOUT)
+def wait_collection(qtbot, window) -> None:
+    """Until the folder's final collection is shown (encoding over)."""
+    s = window.session
+    qtbot.waitUntil(lambda: s.collection is not None and not s.jobs.is_running("index")
+                    and not s.jobs.is_running("model"), timeout=TIMEOUT)
+
+
+def wait_idle(qtbot, window, but=("project",)) -> None:
+    """Until no job runs (the UMAP map may go on unless ``but`` is empty)."""
+    qtbot.waitUntil(lambda: not set(window.session.jobs.running()) - set(but), timeout=TIMEOUT)
 
 
 def wait_for_umap(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: window.map_kind == "umap", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.session.map_kind == "umap", timeout=TIMEOUT)
 
 
 def test_drop_search_classify_select_export(qtbot, window, tmp_path, monkeypatch):
     from clipscape.models.zeroshot import zero_shot
 
+    s = window.session
     images = sorted(p for p in DEMO_IMAGES.iterdir() if p.suffix == ".jpg")
     drop(window, DEMO_IMAGES)
     wait_for_umap(qtbot, window)
-    assert window.map.point_count() == len(images) == len(window.collection)
-    assert sorted(window.collection.paths) == [str(p) for p in images]
+    assert window.map.point_count() == len(images) == len(s.collection)
+    assert sorted(s.collection.paths) == [str(p) for p in images]
 
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.search_bar.caption.setText("a red circle")
-        window.search_bar.caption.textEdited.emit("a red circle")   # as typing does
-    top = [Path(window.collection.paths[r]).name for r in window.gallery.rows()[:4]]
+    window.search_bar.caption.setText("a red circle")
+    window.search_bar.caption.textEdited.emit("a red circle")   # as typing does
+    qtbot.waitUntil(lambda: s.scores is not None, timeout=TIMEOUT)
+    top = [Path(s.collection.paths[r]).name for r in window.gallery.rows()[:4]]
     assert all("_red_circle_" in name for name in top), top
-    assert window.search_bar.colour_mode() == "score"
+    assert s.colour_mode == "score" and window.search_bar.colour.currentData() == "score"
 
     window.tabs.setCurrentWidget(window.classes)
-    window.classes.add_classes("circle, square, triangle")
-    wait_classified(qtbot, window)
-    core = zero_shot(window.collection.embeddings, window.encoder, ["circle", "square", "triangle"])
-    assert np.array_equal(window.classification.best, core.best)
-    entries = {label: (count, colour) for label, count, colour, _visible in window.map.legend_entries()}
-    assert {k: v for k, v in core.counts().items() if v} == {k: c for k, (c, _) in entries.items()}
-    colours = window.map.point_colours()
-    for i, name in enumerate(core.classes):
-        want = entries[name][1]
-        assert (colours[core.best == i][:, :3] == [want.red(), want.green(), want.blue()]).all()
+    s.add_classes("circle, square, triangle")
+    wait_idle(qtbot, window)
+    core = zero_shot(s.collection.embeddings, s.encoder, ["circle", "square", "triangle"])
+    assert np.array_equal(s.classification.best, core.best)
+    entries = {label: text for label, text, _ in window.map.legend.entries()}
+    assert entries == {k: f"{k} ({v})" for k, v in core.counts().items() if v or k != "unknown"}
 
     coords = window.map.coords()
     x0, x1 = float(coords[:, 0].min()) - 0.01, float(np.median(coords[:, 0]))
     y0, y1 = float(coords[:, 1].min()) - 0.01, float(coords[:, 1].max()) + 0.01
     expected = np.flatnonzero(coords[:, 0] <= x1)
-    window.map.select_in_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-    assert np.array_equal(window.selection, expected)
+    window.map.select_polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    assert np.array_equal(s.selection, expected)
     assert sorted(window.gallery.rows()) == expected.tolist()
 
-    out = tmp_path / "selection.csv"
+    out = tmp_path / "selection"        # no suffix: ".csv" is added
     monkeypatch.setattr(window, "_ask_save_path", lambda _name: str(out))
     assert window.export_selection_action.isEnabled()
-    with qtbot.waitSignal(window.exported, timeout=TIMEOUT):
+    with qtbot.waitSignal(s.exported, timeout=TIMEOUT):
         window.export_selection_action.trigger()
-    with open(out, newline="") as f:
+    with open(tmp_path / "selection.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert sorted(r["path"] for r in rows) == sorted(window.collection.paths[i] for i in expected)
+    assert sorted(r["path"] for r in rows) == sorted(s.collection.paths[i] for i in expected)
     by_path = {r["path"]: r for r in rows}
     for i in expected:
-        row = by_path[window.collection.paths[i]]
+        row = by_path[s.collection.paths[i]]
         assert row["class"] == core.label(i)
-        assert float(row["score"]) == pytest.approx(float(window.scores[i]), abs=1e-6)
+        assert float(row["score"]) == pytest.approx(float(s.scores[i]), abs=1e-6)
+    assert window.settings.export_folder() == str(tmp_path)
 
 
 def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_path):
@@ -141,61 +148,60 @@ def test_cancel_keeps_finished_batches_and_reopen_resumes(qtbot, settings, tmp_p
     folder.mkdir()
     write_folder(folder, 48, seed=3, size=128)
     window = slow_window(qtbot, settings, batch_size=8, seconds_per_batch=0.5)
-    encode = window.encoder.encode_images.__wrapped__
+    s = window.session
+    encode = s.encoder.encode_images.__wrapped__
     window.open_paths([folder])
-    qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 8, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: s.last_index is not None and s.last_index.embedded >= 8, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: 0 < window.map.point_count() < 48, timeout=TIMEOUT)  # the map grows while encoding
-    assert window.jobs.is_running("index") and len(window.collection) == window.map.point_count()
+    assert s.jobs.is_running("index") and len(s.collection) == window.map.point_count()
     assert window.gallery.rows() == list(range(window.map.point_count()))
     cancel = window.findChild(QPushButton, "cancel")
     assert cancel.isVisible()
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        qtbot.mouseClick(cancel, Qt.LeftButton)
-    kept = len(window.collection)
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    wait_collection(qtbot, window)
+    kept = len(s.collection)
     assert 8 <= kept < 48 and kept % 8 == 0
-    assert "cancelled" in window.status.text().lower() or window.map_kind
 
-    window.encoder.encode_images = encode
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([folder])
-    assert window.last_index.reused == kept
-    assert len(window.collection) == 48
+    s.encoder.encode_images = encode
+    window.open_paths([folder])
+    wait_collection(qtbot, window)
+    assert s.last_index.reused == kept and len(s.collection) == 48
     window.close()
-    assert not window.jobs.running()
+    assert not s.jobs.running()
 
 
 def test_unavailable_model_offers_the_demo_model(qtbot, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     window = make_window(qtbot, settings, model=("ViT-B-32", "laion2b_s34b_b79k"))
-    qtbot.waitUntil(lambda: window.model_dialog is not None and window.model_dialog.isVisible(), timeout=TIMEOUT)
-    assert "ViT-B-32" in window.status.text()
-    use_demo = window.model_dialog.findChild(QPushButton, "useDemo")
-    qtbot.mouseClick(use_demo, Qt.LeftButton)
-    qtbot.waitUntil(lambda: window.encoder is not None, timeout=TIMEOUT)
-    assert window.model_choice == ("demo", None)
+    qtbot.waitUntil(lambda: window.dialog is not None and window.dialog.isVisible(), timeout=TIMEOUT)
+    assert "ViT-B-32" in window.status_bar.text.text()
+    qtbot.mouseClick(window.dialog.findChild(QPushButton, "useDemo"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session.encoder is not None, timeout=TIMEOUT)
+    assert window.session.model_choice == ("demo", None)
+    assert window.settings.model_choice(None) is None   # the demo was a way out, not a new choice
     window.close()
 
 
-def test_slots_that_touch_widgets_run_on_the_gui_thread(qtbot, window, monkeypatch):
+def test_session_slots_run_on_the_gui_thread(qtbot, window, monkeypatch):
+    s = window.session
     gui = threading.get_ident()
     threads: dict[str, set[int]] = {}
-    for name in ("_on_index_progress", "_on_collection", "_on_projection_progress", "_on_umap",
-                 "_on_classified", "_set_scores"):
-        original = getattr(window, name)
+    for name in ("_on_index_progress", "_on_collection", "_on_projection_progress", "_on_coords",
+                 "_on_classes", "_on_scores"):
+        original = getattr(s, name)
 
-        def spy(*args, _original=original, _name=name):
+        def spy(*args, _original=original, _name=name, **kwargs):
             threads.setdefault(_name, set()).add(threading.get_ident())
-            return _original(*args)
+            return _original(*args, **kwargs)
 
-        monkeypatch.setattr(window, name, spy)
+        monkeypatch.setattr(s, name, spy)
     window.open_paths([DEMO_IMAGES])
     wait_for_umap(qtbot, window)
-    window.classes.add_classes("star")
-    wait_classified(qtbot, window)
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.search_bar.set_text("a blue square")
-    assert {"_on_index_progress", "_on_collection", "_on_umap", "_on_classified", "_set_scores"} <= set(threads)
+    s.add_classes("star")
+    window.search_bar.type_caption("a blue square")
+    wait_idle(qtbot, window, but=())
+    assert {"_on_index_progress", "_on_collection", "_on_coords", "_on_classes", "_on_scores"} <= set(threads)
     assert all(ids == {gui} for ids in threads.values()), threads
 
 
@@ -205,41 +211,47 @@ def test_broken_files_are_listed_with_reasons(qtbot, window, tmp_path):
     for p in sorted(DEMO_IMAGES.glob("*.jpg"))[:6]:
         shutil.copy(p, folder)
     (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([folder])
-    assert len(window.collection) == 6
-    entries = window.skipped_panel.entries()
+    window.open_paths([folder])
+    wait_collection(qtbot, window)
+    assert len(window.session.collection) == 6
+    entries = window.skipped.entries()
     assert [Path(p).name for p, _ in entries] == ["broken.jpg"] and entries[0][1]
-    assert window.skipped_button.text() == "1 skipped"
+    skipped = window.status_bar.skipped
+    assert skipped.text() == "1 skipped" and window.tabs.isTabVisible(window.tabs.indexOf(window.skipped))
+    qtbot.mouseClick(skipped, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.skipped
 
 
 def test_recent_folders_reopen_from_the_cache(qtbot, window, tmp_path):
-    folder = tmp_path / "few"
+    folder = tmp_path / "few\nlines"   # a newline in a folder name must not split the entry
     folder.mkdir()
     for p in sorted(DEMO_IMAGES.glob("*.jpg"))[:10]:
         shutil.copy(p, folder)
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([folder])
-    assert window.recent()[0] == [str(folder)]
+    window.open_paths([folder])
+    wait_collection(qtbot, window)
+    assert window.settings.recent()[0] == [str(folder)]
+    window._fill_recent_menu()
     action = window.recent_menu.actions()[0]
-    assert action.text() == str(folder)
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        action.trigger()
-    assert window.last_index.reused == 10 and window.last_index.embedded == 0
+    assert action.text() == str(folder).replace("\n", "\\n") and action.isEnabled()
+    action.trigger()
+    wait_collection(qtbot, window)
+    assert window.session.last_index.reused == 10 and window.session.last_index.embedded == 0
 
 
 def test_find_similar_ranks_by_image(qtbot, window):
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([DEMO_IMAGES])
+    s = window.session
+    window.open_paths([DEMO_IMAGES])
+    wait_collection(qtbot, window)
     row = 5
-    window.show_preview(row)
-    assert window.preview_dock.isVisible() and window.preview.current_row() == row
-    qtbot.mouseClick(window.preview.findChild(QPushButton, "findSimilar"), Qt.LeftButton)
-    qtbot.waitUntil(lambda: window.query == ("image", row), timeout=TIMEOUT)
-    assert window.search_bar.colour_mode() == "score"
+    s.set_preview(row)
+    assert window.preview.isVisible() and window.preview_action.isChecked()
+    qtbot.mouseClick(window.preview.findChild(QPushButton, "findSimilar"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: s.scores is not None, timeout=TIMEOUT)
+    assert s.query.kind == "image" and s.query.row == row and s.colour_mode == "score"
     assert window.gallery.rows()[0] == row  # an image is most similar to itself
-    scores = window.scores
-    assert np.all(np.diff(scores[window.gallery.rows()]) <= 1e-7)
+    assert np.all(np.diff(s.scores[window.gallery.rows()]) <= 1e-7)
+    assert window.preview.facts()[2] == f"score: {s.scores[row]:.3f}"
+    assert "Similar to 0005_" in window.search_bar.similar.text()
 
 
 def test_launcher_dispatches_headless_commands_and_rejects_bad_paths(capsys, tmp_path):
@@ -266,143 +278,145 @@ def test_model_download_shows_progress_and_cancel_stops_it(qtbot, settings, monk
 
     monkeypatch.setattr(clipscape.models.encoder, "load_encoder", downloading)
     window = make_window(qtbot, settings, model=("ViT-B-32", "laion2b_s34b_b79k"))
-    qtbot.waitUntil(lambda: "Downloading model weights" in window.status.text(), timeout=TIMEOUT)
-    assert "of 600 MB" in window.status.text() and window.progress.isVisible()
-    assert 0 < window.progress.value() < window.progress.maximum()
-    qtbot.mouseClick(window.findChild(QPushButton, "cancel"), Qt.LeftButton)
-    qtbot.waitUntil(lambda: "cancelled" in window.status.text(), timeout=10_000)
-    assert window.encoder is None and not window.progress.isVisible()
-    assert not window.jobs.is_running("model")
+    bar = window.status_bar
+    qtbot.waitUntil(lambda: "Downloading model weights" in bar.text.text(), timeout=TIMEOUT)
+    assert "of 600 MB" in bar.text.text() and bar.progress.isVisible()
+    assert 0 < bar.progress.value() < bar.progress.maximum()
+    qtbot.mouseClick(window.findChild(QPushButton, "cancel"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "cancelled" in bar.text.text(), timeout=10_000)
+    assert window.session.encoder is None and not bar.progress.isVisible()
+    assert not window.session.jobs.is_running("model")
     window.close()
 
 
-def test_threshold_dims_legend_hides_and_clusters_colour(qtbot, window):
-    window.classes.set_classes(["circle", "square"])
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([DEMO_IMAGES])
-    qtbot.waitUntil(lambda: window.coords is not None, timeout=TIMEOUT)
-    wait_classified(qtbot, window)
-
-    window.map.set_label_visible("square", False)
-    squares = window.classification.best == 1
+def test_dim_legend_hiding_and_cluster_colours(qtbot, window):
+    s = window.session
+    s.set_classes(["circle", "square"])
+    window.open_paths([DEMO_IMAGES])
+    wait_collection(qtbot, window)
+    wait_idle(qtbot, window)
+    s.set_label_hidden("square", True)
+    squares = s.classification.best == 1
     assert not window.map.visible_mask()[squares].any() and window.map.visible_mask()[~squares].all()
 
-    window.search_bar.set_text("a green star")
-    qtbot.waitUntil(lambda: window.scores is not None, timeout=TIMEOUT)
-    with qtbot.waitSignal(window.recoloured, timeout=TIMEOUT):
-        window.search_bar.set_score_threshold(float(np.median(window.scores)))
-    cut = window.search_bar.score_threshold()  # as the spin box rounded it
+    window.search_bar.type_caption("a green star")
+    qtbot.waitUntil(lambda: s.scores is not None, timeout=TIMEOUT)
+    window.search_bar.threshold.setValue(float(np.median(s.scores)))
+    cut = s.dim_threshold  # as the spin box rounded it
+    # colouring by score, the class legend is gone and with it the hidden classes
+    assert s.colour_mode == "score" and window.map.visible_mask().all()
     dimmed = [r for r in window.gallery.rows() if window.gallery.is_dimmed(r)]
-    assert sorted(dimmed) == sorted(np.flatnonzero(window.scores < cut).tolist())
-    assert (window.map.point_colours()[window.scores < cut][:, 3] < 255).all()
+    assert sorted(dimmed) == np.flatnonzero(s.scores < cut).tolist()
+    assert (window.map.point_colours()[s.scores < cut][:, 3] < 255).all()
 
-    window.search_bar.set_colour_mode("cluster")
-    qtbot.waitUntil(lambda: window.cluster_ids is not None and bool(window.map.legend_entries()), timeout=TIMEOUT)
-    labels = [label for label, *_ in window.map.legend_entries()]
-    assert labels and all(label.startswith("cluster ") for label in labels)
-    assert sum(count for _, count, *_ in window.map.legend_entries()) == len(window.collection)
+    s.set_colour_mode("cluster")
+    qtbot.waitUntil(lambda: s.cluster_ids is not None and bool(window.map.legend.entries()), timeout=TIMEOUT)
+    labels = [label for label, *_ in window.map.legend.entries()]
+    assert labels and all(label.startswith("cluster ") or label == "unclustered" for label in labels)
+    assert sum(e.count for e in s.legend()) == len(s.collection)
 
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):  # reopen: query and classes are redone…
-        window.open_paths([DEMO_IMAGES])
-    qtbot.waitUntil(lambda: window.scores is not None and window.cluster_ids is not None, timeout=TIMEOUT)
-    wait_classified(qtbot, window)
-    assert window.search_bar.colour_mode() == "cluster"  # …without taking the user's colour mode away
+    window.open_paths([DEMO_IMAGES])   # reopen: query and classes are redone…
+    wait_collection(qtbot, window)
+    qtbot.waitUntil(lambda: s.scores is not None and s.cluster_ids is not None, timeout=TIMEOUT)
+    wait_idle(qtbot, window)
+    assert s.colour_mode == "cluster"  # …without taking the user's colour mode away
 
 
 def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, monkeypatch):
     from clipscape.app import tasks
 
-    def broken(job, encoder, embeddings, caption):
+    def broken(job, encoder, collection, caption):
         raise ValueError("the text tower is on fire")
 
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([DEMO_IMAGES])
+    s = window.session
+    window.open_paths([DEMO_IMAGES])
+    wait_collection(qtbot, window)
     monkeypatch.setattr(tasks, "caption_scores", broken)
-    window.search_bar.set_text("a red circle")
-    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(), timeout=TIMEOUT)
-    assert "the text tower is on fire" in window.error_box.text()
-    assert window.error_box.windowTitle() == "Search failed"
+    window.search_bar.type_caption("a red circle")
+    qtbot.waitUntil(lambda: isinstance(window.dialog, QMessageBox) and window.dialog.isVisible(), timeout=TIMEOUT)
+    assert "the text tower is on fire" in window.dialog.text() and window.dialog.windowTitle() == "Search failed"
     monkeypatch.undo()
-    window.error_box.accept()
-    window.search_bar.set_text("a blue star")
-    qtbot.waitUntil(lambda: window.query == ("text", "a blue star") and window.scores is not None, timeout=TIMEOUT)
+    window.dialog.accept()
+    window.search_bar.type_caption("a blue star")
+    qtbot.waitUntil(lambda: s.query.text == "a blue star" and s.scores is not None, timeout=TIMEOUT)
 
 
 def test_open_menu_class_options_filter_and_export_all(qtbot, window, tmp_path, monkeypatch):
     from clipscape.models.zeroshot import zero_shot
 
+    s = window.session
     monkeypatch.setattr(window, "_ask_folder", lambda: str(DEMO_IMAGES))
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_action.trigger()
+    window.open_action.trigger()
+    wait_collection(qtbot, window)
     classes = ["circle", "square", "triangle", "star"]
-    window.classes.set_classes(classes)
-    window.classes.changed.emit()
-    wait_classified(qtbot, window)
+    s.set_classes(classes)
+    wait_idle(qtbot, window)
+    s.set_ensemble(False)
+    wait_idle(qtbot, window)
+    single = zero_shot(s.collection.embeddings, s.encoder, classes, ensemble=False)
+    assert np.array_equal(s.classification.best, single.best)
+    assert "single prompt" in s.status and "ensemble" not in s.status
 
-    with qtbot.waitSignal(window.classified, timeout=TIMEOUT):
-        window.classes.set_ensemble(False)
-    single = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=False)
-    assert np.array_equal(window.classification.best, single.best)
+    s.set_unknown_threshold(0.95)
+    wait_idle(qtbot, window)
+    strict = zero_shot(s.collection.embeddings, s.encoder, classes, 0.95, ensemble=False)
+    assert np.array_equal(s.classification.best, strict.best) and (strict.best < 0).any()
+    assert ("unknown", f"unknown ({int((strict.best < 0).sum())})", True) in window.map.legend.entries()
 
-    with qtbot.waitSignal(window.classified, timeout=TIMEOUT):
-        window.classes.set_threshold(0.95)
-    strict = zero_shot(window.collection.embeddings, window.encoder, classes, 0.95, ensemble=False)
-    assert np.array_equal(window.classification.best, strict.best) and (strict.best < 0).any()
-    assert ("unknown", int((strict.best < 0).sum())) in [(l, c) for l, c, *_ in window.map.legend_entries()]
-
-    window.gallery.set_class_filter("star")
+    s.set_class_filter("star")
     shown = window.gallery.rows()
-    assert shown and all(window.classification.label(r) == "star" for r in shown)
-    assert len(shown) == window.classification.counts()["star"]
+    assert shown and all(s.classification.label(r) == "star" for r in shown)
+    assert len(shown) == s.classification.counts()["star"]
 
     out = tmp_path / "all.csv"
     monkeypatch.setattr(window, "_ask_save_path", lambda _name: str(out))
-    with qtbot.waitSignal(window.exported, timeout=TIMEOUT):
+    with qtbot.waitSignal(s.exported, timeout=TIMEOUT):
         window.export_all_action.trigger()
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["path"] for r in rows] == window.collection.paths
-    assert [r["class"] for r in rows] == window.classification.labels
-    assert "Wrote 96 rows" in window.status.text()
+    assert [r["path"] for r in rows] == s.collection.paths
+    assert [r["class"] for r in rows] == s.classification.labels
+    assert "Wrote 96 rows" in window.status_bar.text.text()
 
 
 def test_classes_show_one_prompt_first_then_the_ensemble(qtbot, window, monkeypatch):
-    from clipscape.app.main_window import REFINING
     from clipscape.models.zeroshot import zero_shot
 
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        window.open_paths([DEMO_IMAGES])
-    encode = window.encoder.encode_texts
+    s = window.session
+    window.open_paths([DEMO_IMAGES])
+    wait_collection(qtbot, window)
+    encode = s.encoder.encode_texts
     classes = ["circle", "square", "triangle", "star"]
-    single = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=False)
-    ensemble = zero_shot(window.collection.embeddings, window.encoder, classes, ensemble=True)
+    single = zero_shot(s.collection.embeddings, s.encoder, classes, ensemble=False)
+    ensemble = zero_shot(s.collection.embeddings, s.encoder, classes, ensemble=True)
     assert not np.array_equal(single.probabilities, ensemble.probabilities)
 
     def slow(texts):  # a big model on a CPU: the ensemble takes seconds
         threading.Event().wait(0.01 * len(texts))
         return encode(texts)
 
-    monkeypatch.setattr(window.encoder, "encode_texts", slow)
-    window.classes.add_classes(", ".join(classes))
-    qtbot.waitUntil(lambda: window.status.text() == REFINING, timeout=TIMEOUT)
-    assert window.jobs.is_running("classes")
-    assert np.allclose(window.classification.probabilities, single.probabilities, atol=1e-5)
-    wait_classified(qtbot, window)
-    assert np.allclose(window.classification.probabilities, ensemble.probabilities, atol=1e-5)
-    assert "refined" in window.status.text()
+    monkeypatch.setattr(s.encoder, "encode_texts", slow)
+    s.add_classes(", ".join(classes))
+    qtbot.waitUntil(lambda: s.status == REFINING, timeout=TIMEOUT)
+    assert s.jobs.is_running("classes")
+    assert np.allclose(s.classification.probabilities, single.probabilities, atol=1e-5)
+    wait_idle(qtbot, window)
+    assert np.allclose(s.classification.probabilities, ensemble.probabilities, atol=1e-5)
+    assert "80-prompt ensemble" in s.status
     window.close()
 
-    again = make_window(qtbot, window.settings)
-    qtbot.waitUntil(lambda: again.encoder is not None, timeout=TIMEOUT)
-    with qtbot.waitSignal(again.collectionReady, timeout=TIMEOUT):
-        again.open_paths([DEMO_IMAGES])
+    again = make_window(qtbot, window.settings.store)
+    a = again.session
+    qtbot.waitUntil(lambda: a.encoder is not None, timeout=TIMEOUT)
+    again.open_paths([DEMO_IMAGES])
+    wait_collection(qtbot, again)
     passes, previews = [], []
-    monkeypatch.setattr(again.encoder, "encode_texts", lambda texts: passes.append(texts))
-    monkeypatch.setattr(again, "_on_classes_preview", previews.append)
-    again.classes.add_classes(", ".join(classes))
-    wait_classified(qtbot, again)
-    assert passes == [] and previews == []  # every prompt came from the embedding cache
-    assert np.allclose(again.classification.probabilities, ensemble.probabilities, atol=1e-5)
+    monkeypatch.setattr(a.encoder, "encode_texts", lambda texts: passes.append(texts))
+    a.add_classes(", ".join(classes))
+    a.classificationChanged.connect(lambda: previews.append(a.status))
+    wait_idle(qtbot, again)
+    assert passes == [] and REFINING not in previews  # every prompt came from the embedding cache
+    assert np.allclose(a.classification.probabilities, ensemble.probabilities, atol=1e-5)
     again.close()
 
 
@@ -415,20 +429,21 @@ def test_opening_another_folder_mid_encode_switches_to_it(qtbot, settings, tmp_p
     write_folder(first, 40, seed=4, size=96)
     write_folder(second, 12, seed=5, size=96)
     window = slow_window(qtbot, settings, batch_size=4, seconds_per_batch=0.2)
+    s = window.session
     window.open_paths([first])
-    qtbot.waitUntil(lambda: window.last_index is not None and window.last_index.embedded >= 4, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: s.last_index is not None and s.last_index.embedded >= 4, timeout=TIMEOUT)
     window.open_paths([second / p.name for p in sorted(second.iterdir())][:5] + [first / "missing.jpg"])
-    assert window.error_box is not None and "missing.jpg" in window.error_box.text()
-    with qtbot.waitSignal(window.collectionReady, timeout=TIMEOUT):
-        drop(window, *sorted(second.iterdir())[:5])
-    assert sorted(window.collection.paths) == sorted(str(p) for p in sorted(second.iterdir())[:5])
+    assert isinstance(window.dialog, QMessageBox) and "missing.jpg" in window.dialog.text()
+    drop(window, *sorted(second.iterdir())[:5])
+    wait_collection(qtbot, window)
+    assert sorted(s.collection.paths) == sorted(str(p) for p in sorted(second.iterdir())[:5])
     qtbot.waitUntil(lambda: window.map.point_count() == 5, timeout=TIMEOUT)
     window.close()
-    assert not window.jobs.running()
+    assert not s.jobs.running()
 
 
 def test_window_has_its_icon_and_the_desktop_entry_runs_clipscape(window):
-    from clipscape.app.main_window import ICON
+    from clipscape.resources import ICON
 
     assert ICON.is_file() and not window.windowIcon().isNull()
     entry = (Path(__file__).resolve().parent.parent / "packaging" / "clipscape.desktop").read_text()

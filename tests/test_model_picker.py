@@ -9,8 +9,9 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QLabel, QPushButton, QTableWidget
 
-from clipscape.app.model_picker import (CATALOGUE, DEFAULT, DEMO, ModelChoice, ModelPicker, ModelUnavailableDialog,
-                              describe, load_model_choice, save_model_choice)
+from clipscape.app.model_choice import DEFAULT, DEMO, describe
+from clipscape.app.model_picker import CATALOGUE, ModelChoice, ModelPicker, ModelUnavailableDialog
+from clipscape.app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,22 +43,27 @@ def test_catalogue_figures_are_ordered_sensibly():
 
 
 def test_gui_modules_do_not_import_torch_or_open_clip():
-    code = ("import sys, app.model_picker, app.classes_panel; "
+    code = ("import sys, clipscape.app.main_window; "
             "bad = [m for m in ('torch', 'open_clip', 'umap') if m in sys.modules]; "
             "assert not bad, bad")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
 
 
 def test_settings_round_trip(tmp_path):
     path = str(tmp_path / "clipscape.ini")
-    assert load_model_choice(QSettings(path, QSettings.Format.IniFormat)) == DEFAULT
+
+    def fresh() -> Settings:
+        return Settings(QSettings(path, QSettings.Format.IniFormat))
+
+    assert fresh().model_choice(DEFAULT) == DEFAULT and not fresh().has_model_choice()
     for choice in [("ViT-L-14", "laion2b_s32b_b82k"), DEMO, ("local-dir:/models/mine", None),
                    ("ViT-B-32", "/weights/ft.safetensors")]:
-        settings = QSettings(path, QSettings.Format.IniFormat)
-        save_model_choice(settings, *choice)
-        settings.sync()
-        assert load_model_choice(QSettings(path, QSettings.Format.IniFormat)) == choice
+        settings = fresh()
+        settings.set_model_choice(choice)
+        settings.store.sync()
+        assert fresh().model_choice(DEFAULT) == choice
 
 
 def test_describe():

@@ -1,0 +1,495 @@
+"""The session: the one owner of what the user is looking at, and of the jobs that compute it.
+
+It holds the model, the collection and its map, the query and its scores, the classes and
+their classification, the thresholds, the colour mode, hidden labels, the selection and the
+previewed row. Each change emits its own signal; views (app/map, gallery, preview, search bar,
+classes panel, status bar) draw from the session when it does and change it only through its
+methods, so no view reads another and none keeps a copy that can go stale. The session builds
+each job's request from its own state (ARCHITECTURE.md, threading rule 3), runs it in the
+JobRunner, applies the result on the GUI thread and drops results a newer request superseded.
+It imports no widget module: the window's dialogs are asked for through signals.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Sequence
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from clipscape.app import tasks
+from clipscape.app.class_list import ClassEdit, ClassList
+from clipscape.app.session_derived import UNCLUSTERED, DerivedState, Query, same_image
+from clipscape.app.model_choice import Choice, describe
+from clipscape.app.settings import Settings
+from clipscape.app.workers import JobRunner
+from clipscape.models.display import printable
+from clipscape.models.indexer import Collection, IndexProgress
+from clipscape.models.weights import ModelUnavailable
+from clipscape.models.zeroshot import UNKNOWN, Classification
+
+COLOUR_MODES = ("class", "score", "cluster", "none")
+PREVIEW_INTERVAL_S = 5.0  # at least this long between maps of the encoded-so-far while encoding
+REFINING = "Classes from one prompt; refining them with the 80-prompt ensemble…"
+
+
+class Session(DerivedState, QObject):
+    """See the module docstring. Results are applied by the ``_on_*`` methods on the GUI thread."""
+
+    modelChanged = Signal()          # model_choice / encoder / loading state
+    collectionChanged = Signal()     # a new collection: rows mean other images now
+    coordsChanged = Signal()
+    queryChanged = Signal()          # the query, its scores (None while computing) or its rank
+    classesChanged = Signal()        # names, colours, ensemble or unknown threshold
+    classificationChanged = Signal()
+    clustersChanged = Signal()
+    colourModeChanged = Signal()
+    dimThresholdChanged = Signal()
+    hiddenChanged = Signal()
+    selectionChanged = Signal()
+    classFilterChanged = Signal()
+    previewChanged = Signal()
+    statusChanged = Signal()         # status text, busy job or its progress
+    skippedChanged = Signal()
+    errorRaised = Signal(str, str)   # title, message: the window shows a message box
+    modelUnavailable = Signal(str)   # why: the window offers the demo model or a local folder
+    exported = Signal(str, int)      # path, rows
+
+    def __init__(self, settings: Settings, model: Choice, device: str = "auto", batch_size: int = 32,
+                 cache_dir: str | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.settings, self.device, self.batch_size, self.cache_dir = settings, device, batch_size, cache_dir
+        self.jobs = JobRunner(self)
+        self.undo_stack = QUndoStack(self)
+        self.model_choice, self.loading_choice, self.encoder = model, None, None
+        self._remember_loading = True
+        self.roots: list[str] = []
+        self.collection: Collection | None = None
+        self.last_index: IndexProgress | None = None
+        self.skipped: list = []
+        self.coords: np.ndarray | None = None
+        self.map_kind = ""
+        self.query: Query | None = None
+        self.scores: np.ndarray | None = None
+        self.rank: np.ndarray | None = None            # rows best-first for the scores
+        self.class_list = ClassList()
+        self.ensemble, self.unknown_threshold = True, 0.0
+        self.classification: Classification | None = None
+        self.classified_with: tuple | None = None      # (names, ensemble, threshold) it answers
+        self.cluster_ids: np.ndarray | None = None
+        self.colour_mode = "none"
+        self.dim_threshold: float | None = None
+        self.hidden: frozenset[str] = frozenset()
+        self.selection = np.zeros(0, np.int64)
+        self.class_filter: str | None = None
+        self.previewed = -1
+        self.status, self.busy, self.progress = "", None, None
+        self._class_vectors: dict[tuple[str, bool], np.ndarray] = {}
+        self._next_preview = 0.0
+
+    # --- status --------------------------------------------------------------------------------
+    def _say(self, text: str, busy: str | None | bool = False, progress=None) -> None:
+        """Set the status text; ``busy`` names the job the progress bar and Cancel stand for."""
+        self.status = text
+        if busy is not False:
+            self.busy = busy
+        self.progress = progress
+        self.statusChanged.emit()
+
+    def cancel_busy(self) -> None:
+        """The Cancel button: stop the job the progress bar shows (its `cancelled` slot still runs)."""
+        job = self.jobs.get(self.busy) if self.busy else None
+        if job is not None:
+            job.cancel()
+
+    def _failed(self, title: str, path: str | None = None):
+        """A job's failure handler: status line and message box, naming ``path`` for an OSError."""
+        def failed(error: BaseException) -> None:
+            text = str(error).strip() or type(error).__name__
+            if path is not None and isinstance(error, OSError) and error.strerror:
+                text = f"{printable(path)}: {error.strerror}"
+            self._say(f"{title}: {text}", busy=None)
+            self.errorRaised.emit(title, text)
+        return failed
+
+    # --- the model ---------------------------------------------------------------------------
+    def load_model(self, choice: Choice | None = None, remember: bool = True) -> None:
+        """Load ``choice`` (default: the current one); the model in use stays until it has loaded.
+
+        ``remember`` False keeps the saved choice (the demo model taken as a way out when the
+        chosen model cannot be downloaded, say).
+        """
+        self.loading_choice = choice or self.model_choice
+        self._remember_loading = remember
+        self._say(f"Loading {describe(*self.loading_choice)}…", busy="model")
+        self.modelChanged.emit()
+        self.jobs.start("model", tasks.load_model, *self.loading_choice, self.device,
+                        progressed=self._on_download, succeeded=self._on_model,
+                        failed=self._on_model_failed, cancelled=self._on_model_cancelled)
+
+    def _on_download(self, d: tasks.Download) -> None:
+        mb = 1 << 20
+        text = f"{d.done // mb} of {d.total // mb} MB" if d.total else f"{d.done // mb} MB"
+        self._say(f"Downloading model weights: {text}", progress=(d.done // 1024, max(1, d.total // 1024)))
+
+    def _on_model(self, encoder) -> None:
+        choice, switched = self.loading_choice, self.encoder is not None
+        self.encoder, self.model_choice, self.loading_choice = encoder, choice, None
+        self._class_vectors.clear()
+        if self._remember_loading:
+            self.settings.set_model_choice(choice)
+        self._say(f"Model ready: {describe(*choice)} on {encoder.device}", busy=None)
+        self.modelChanged.emit()
+        if self.roots and (switched or self.collection is None):
+            self.open(self.roots, remember=False)   # the folder seen through the new model
+
+    def _on_model_failed(self, error: BaseException) -> None:
+        choice, self.loading_choice = self.loading_choice, None
+        self.modelChanged.emit()
+        text = str(error).strip() or type(error).__name__
+        kept = f" Still using {describe(*self.model_choice)}." if self.encoder is not None else ""
+        self._say(f"Cannot load {describe(*choice)}: {text}{kept}", busy=None)
+        if isinstance(error, ModelUnavailable):
+            self.modelUnavailable.emit(text)
+        else:
+            self.errorRaised.emit("Cannot load the model", text)
+
+    def _on_model_cancelled(self) -> None:
+        choice, self.loading_choice = self.loading_choice, None
+        self.modelChanged.emit()
+        kept = (f"; still using {describe(*self.model_choice)}" if self.encoder is not None
+                else ". Choose a model (Model ▸ Choose Model…) to go on")
+        self._say(f"Loading {describe(*choice)} cancelled{kept}.", busy=None)
+
+    # --- opening folders ---------------------------------------------------------------------
+    def open(self, roots: Sequence[str], remember: bool = True) -> None:
+        """Explore these folders/images (absolute paths); encoding starts once the model is ready."""
+        self.roots = [os.path.abspath(os.fspath(p)) for p in roots]
+        if remember:
+            self.settings.add_recent(self.roots)
+        for name in ("index", "preview"):
+            self.jobs.cancel(name)
+        self._take_collection(None)
+        self._set_skipped([])
+        if self.encoder is None:
+            if not self.jobs.is_running("model"):
+                self.load_model()
+            return
+        self._say("Looking for images…", busy="index")
+        self._next_preview = 0.0
+        self.jobs.start("index", tasks.index_folder, list(self.roots), self.encoder, self.cache_dir,
+                        self.batch_size, progressed=self._on_index_progress, succeeded=self._on_collection,
+                        failed=self._failed("Encoding failed"), cancelled=self._on_index_cancelled)
+
+    def _on_index_progress(self, progress: IndexProgress) -> None:
+        self.last_index = progress
+        self._say(tasks.index_summary(progress), progress=(progress.done, max(1, progress.total)))
+        self._set_skipped(progress.skipped)
+        if (progress.stage == "encode" and progress.embedded and progress.done < progress.total
+                and not self.jobs.is_running("preview") and time.monotonic() >= self._next_preview):
+            self._start_preview()
+
+    def _set_skipped(self, skipped) -> None:
+        if [s.path for s in skipped] != [s.path for s in self.skipped]:
+            self.skipped = list(skipped)
+            self.skippedChanged.emit()
+
+    def _start_preview(self) -> None:
+        """While encoding, now and then the map of what is encoded so far (PCA)."""
+        started = time.monotonic()
+
+        def shown(result) -> None:
+            # the next one after 5 s, or 4× what this one took on a big folder
+            self._next_preview = time.monotonic() + max(PREVIEW_INTERVAL_S, 4 * (time.monotonic() - started))
+            if self.jobs.is_running("index") and len(result[0]):
+                self._take_collection(result[0])
+                self._on_coords(result[1], "pca")
+
+        self._next_preview = float("inf")
+        self.jobs.start("preview", tasks.preview_map, list(self.roots), self.encoder, self.cache_dir,
+                        succeeded=shown, failed=lambda _e: None)  # a failed preview is not worth a message
+
+    def _on_index_cancelled(self) -> None:
+        self._say("Encoding cancelled; finished batches are kept. Open the folder again to go on.", busy=None)
+        self.jobs.start("index", tasks.cached_collection, list(self.roots), self.encoder, self.cache_dir,
+                        succeeded=self._on_collection, failed=self._failed("Cannot read the cache"))
+
+    def _on_collection(self, collection: Collection) -> None:
+        self.jobs.cancel("preview")
+        done = self.last_index
+        if not len(collection):
+            text = "No images found"
+        elif done is not None and done.stage == "done":
+            text = (f"{len(collection)} images ({done.embedded} encoded, {done.reused} from cache, "
+                    f"{len(done.skipped)} skipped) in {done.seconds:.1f} s")
+        else:
+            text = f"{len(collection)} images"
+        self._say(text, busy=None)
+        self._take_collection(collection)
+        if len(collection):
+            self._say(text + "; computing the map…", busy="project")
+            self.jobs.start("project", tasks.project, collection.embeddings,
+                            progressed=self._on_projection_progress, succeeded=lambda c: self._on_coords(c, "umap"),
+                            failed=self._failed("Map failed"), cancelled=lambda: self._say("Map cancelled", busy=None))
+
+    def _take_collection(self, collection: Collection | None) -> None:
+        """Show ``collection``: what was derived from the previous one is dropped, then redone."""
+        for name in ("project", "query", "classes", "clusters"):
+            self.jobs.cancel(name)
+        old, self.collection = self.collection, collection
+        self.coords, self.map_kind = None, ""
+        self.scores = self.rank = self.classification = self.classified_with = self.cluster_ids = None
+        self.selection = np.zeros(0, np.int64)
+        self.previewed = same_image(old, collection, self.previewed)
+        if self.query is not None and self.query.kind == "image":
+            row = same_image(old, collection, self.query.row)
+            self.query = Query("image", self.query.text, row) if row >= 0 else None
+        for signal in (self.collectionChanged, self.coordsChanged, self.selectionChanged, self.previewChanged):
+            signal.emit()
+        self._run_query()
+        self._run_classes()
+        if self.colour_mode == "cluster":
+            self._run_clusters()
+
+    # --- the map -----------------------------------------------------------------------------
+    def _on_projection_progress(self, value) -> None:
+        if isinstance(value, tuple) and value[0] == "pca":
+            self._on_coords(value[1], "pca")
+            self._say(f"Map: PCA of {len(value[1])} images; computing UMAP…")
+        elif isinstance(value, tasks.MapProgress):
+            self._say("Map: finding neighbours…" if value.stage == "neighbours"
+                      else f"Map: UMAP layout, epoch {value.done} of {value.total}",
+                      progress=(value.done, max(1, value.total)))
+
+    def _on_coords(self, coords: np.ndarray, kind: str) -> None:
+        self.coords, self.map_kind = coords, kind
+        if kind == "umap":
+            self._say(f"Map: UMAP of {len(coords)} images", busy=None)
+        self.coordsChanged.emit()
+
+    # --- the query ---------------------------------------------------------------------------
+    def set_caption(self, caption: str) -> None:
+        """Rank by ``caption`` ("" clears a caption query); the map shows the scores."""
+        caption = caption.strip()
+        if not caption:
+            if self.query is not None and self.query.kind == "text":
+                self.clear_query()
+            return
+        self._set_query(Query("text", caption))
+
+    def find_similar(self, row: int) -> None:
+        """Rank every image by similarity to image ``row``."""
+        if self.collection is not None and 0 <= row < len(self.collection):
+            self._set_query(Query("image", self.collection.paths[row], row))
+
+    def clear_query(self) -> None:
+        self.jobs.cancel("query")
+        self.query = self.scores = self.rank = None
+        if self.colour_mode == "score":
+            self._set_colour_mode("class" if self.class_list.names else "none")
+        self.queryChanged.emit()
+
+    def _set_query(self, query: Query) -> None:
+        self.query, self.scores, self.rank = query, None, None
+        self._set_colour_mode("score")
+        self.queryChanged.emit()
+        self._run_query()
+
+    def _run_query(self) -> None:
+        q, c = self.query, self.collection
+        if q is None or c is None or not len(c) or self.encoder is None:
+            return
+        if q.kind == "text":
+            self.jobs.start("query", tasks.caption_scores, self.encoder, c, q.text,
+                            succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
+        else:
+            self.jobs.start("query", tasks.image_scores, c, q.row,
+                            succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
+
+    def _on_scores(self, query: Query, result) -> None:
+        if query == self.query:
+            self.scores, self.rank = result
+            self.queryChanged.emit()
+
+    # --- classes -----------------------------------------------------------------------------
+    def add_classes(self, text: str | Sequence[str]) -> None:
+        """Add names (a comma- or line-separated string, or a list); undoable."""
+        self._edit_classes(self.class_list.add(text), "Add classes")
+
+    def remove_classes(self, names: Sequence[str]) -> None:
+        self._edit_classes(self.class_list.remove(names), "Remove classes")
+
+    def rename_class(self, old: str, text: str) -> None:
+        self._edit_classes(self.class_list.rename(old, text), "Rename class")
+
+    def clear_classes(self) -> None:
+        self._edit_classes(ClassList(), "Clear classes")
+
+    def set_classes(self, names: Sequence[str]) -> None:
+        """Replace the list (names still in it keep their colours); undoable."""
+        self._edit_classes(self.class_list.replaced(names), "Set classes")
+
+    def _edit_classes(self, new: ClassList, what: str) -> None:
+        if new != self.class_list:
+            self.undo_stack.push(ClassEdit(self._apply_class_list, self.class_list, new, what))
+
+    def _apply_class_list(self, class_list: ClassList) -> None:
+        """Undo/redo and every edit come here."""
+        self.class_list = class_list
+        self.hidden = frozenset(h for h in self.hidden if h in class_list.names or h == UNKNOWN
+                                or h.startswith("cluster ") or h == UNCLUSTERED)
+        if self.class_filter is not None and self.class_filter not in (*class_list.names, UNKNOWN):
+            self.set_class_filter(None)
+        if class_list.names:
+            self._set_colour_mode("class")
+        elif self.colour_mode == "class":
+            self._set_colour_mode("none")
+        self.classesChanged.emit()
+        self._run_classes()
+
+    def set_ensemble(self, on: bool) -> None:
+        if bool(on) != self.ensemble:
+            self.ensemble = bool(on)
+            self.classesChanged.emit()
+            self._run_classes()
+
+    def set_unknown_threshold(self, value: float) -> None:
+        value = min(1.0, max(0.0, float(value)))
+        if value != self.unknown_threshold:
+            self.unknown_threshold = value
+            self.classesChanged.emit()
+            self._run_classes()
+
+    def _run_classes(self) -> None:
+        names, c = list(self.class_list.names), self.collection
+        if not names:
+            self.jobs.cancel("classes")
+            if self.classification is not None:
+                self.classification = self.classified_with = None
+                self._say("No classes")
+                self.classificationChanged.emit()
+            return
+        if c is None or not len(c) or self.encoder is None:
+            return
+        wanted = (tuple(names), self.ensemble, self.unknown_threshold)
+        self.jobs.start("classes", tasks.classify, self.encoder, c.embeddings, names, self.ensemble,
+                        self.unknown_threshold, dict(self._class_vectors), self.cache_dir,
+                        progressed=lambda r: self._on_classes(wanted, r, final=False),
+                        succeeded=lambda r: self._on_classes(wanted, r, final=True),
+                        failed=self._failed("Classification failed"))
+
+    def _on_classes(self, wanted: tuple, result, final: bool) -> None:
+        classification, fresh = result
+        self._class_vectors.update(fresh)
+        self.classification = classification
+        self.classified_with = (wanted[0], wanted[1] and final, wanted[2])
+        n = len(wanted[0])
+        if not final:
+            self._say(REFINING)
+        elif wanted[1]:
+            self._say(f"{n} classes, each from the 80-prompt ensemble")
+        else:
+            self._say(f"{n} classes, each from the single prompt “a photo of a {{}}.”")
+        self.classificationChanged.emit()
+        self._visibility_changed()
+
+    # --- clusters, colours, thresholds, hiding -----------------------------------------------
+    def set_colour_mode(self, mode: str) -> None:
+        """What the map's colours show: "class", "score", "cluster" or "none"."""
+        self._set_colour_mode(mode)
+
+    def _set_colour_mode(self, mode: str) -> None:
+        if mode not in COLOUR_MODES:
+            raise ValueError(f"colour mode must be one of {COLOUR_MODES}, not {mode!r}")
+        if mode != self.colour_mode:
+            self.colour_mode = mode
+            self.colourModeChanged.emit()
+            self._visibility_changed()
+            if mode == "cluster" and self.cluster_ids is None:
+                self._run_clusters()
+
+    def _run_clusters(self) -> None:
+        if self.collection is not None and len(self.collection) and not self.jobs.is_running("clusters"):
+            self.jobs.start("clusters", tasks.clusters, self.collection.embeddings,
+                            succeeded=self._on_clusters, failed=self._failed("Clustering failed"))
+
+    def _on_clusters(self, ids: np.ndarray) -> None:
+        self.cluster_ids = ids
+        self.clustersChanged.emit()
+        self._visibility_changed()
+
+    def set_dim_threshold(self, value: float | None) -> None:
+        """Dim the images scoring below ``value`` on the map and in the gallery (None: none)."""
+        value = None if value is None else float(value)
+        if value != self.dim_threshold:
+            self.dim_threshold = value
+            self.dimThresholdChanged.emit()
+
+    def set_label_hidden(self, label: str, hidden: bool) -> None:
+        """Hide (or show) the images of a legend label, on the map and in the gallery."""
+        new = self.hidden | {label} if hidden else self.hidden - {label}
+        if new != self.hidden:
+            self.hidden = frozenset(new)
+            self.hiddenChanged.emit()
+            self._visibility_changed()
+
+    def _visibility_changed(self) -> None:
+        """Hidden images leave the selection (what is selected is always on the map)."""
+        if len(self.selection):
+            kept = self.selection[self.visible()[self.selection]]
+            if len(kept) != len(self.selection):
+                self.selection = kept
+                self.selectionChanged.emit()
+
+    def set_class_filter(self, name: str | None) -> None:
+        if name != self.class_filter:
+            self.class_filter = name
+            self.classFilterChanged.emit()
+
+    # --- selection and preview ---------------------------------------------------------------
+    def set_selection(self, rows: np.ndarray, add: bool = False) -> None:
+        """Select these rows (hidden ones are left out); ``add`` keeps what was selected."""
+        if self.collection is None:
+            return
+        rows = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
+        if rows.size and (rows[0] < 0 or rows[-1] >= len(self.collection)):
+            raise IndexError("row out of range")
+        rows = rows[self.visible()[rows]]
+        if add:
+            rows = np.union1d(self.selection, rows).astype(np.int64)
+        if not np.array_equal(rows, self.selection):
+            self.selection = rows
+            self.selectionChanged.emit()
+
+    def clear_selection(self) -> None:
+        self.set_selection(np.zeros(0, np.int64))
+
+    def set_preview(self, row: int) -> None:
+        """Show image ``row`` in the Preview panel (-1: none)."""
+        row = int(row) if self.collection is not None and 0 <= row < len(self.collection) else -1
+        if row != self.previewed:
+            self.previewed = row
+            self.previewChanged.emit()
+
+    # --- export ------------------------------------------------------------------------------
+    def export(self, path: str, selection_only: bool) -> None:
+        """Write the CSV of every image (or of the selection) in a job; `exported` when done."""
+        if self.collection is None:
+            return
+        rows = self.selection if selection_only else np.arange(len(self.collection))
+        self._say(f"Writing {len(rows)} rows to {path}…", busy="export")
+        self.jobs.start("export", tasks.export_csv, path, self.collection, rows, self.coords, self.classification,
+                        self.scores, progressed=lambda v: self._say(self.status, progress=v),
+                        succeeded=lambda n: self._on_exported(path, n), failed=self._failed("Export failed", path),
+                        cancelled=lambda: self._say("Export cancelled; nothing written.", busy=None))
+
+    def _on_exported(self, path: str, rows: int) -> None:
+        self._say(f"Wrote {rows} rows to {path}", busy=None)
+        self.exported.emit(path, rows)
+
+    def shutdown(self) -> None:
+        """Cancel every job and wait for it (the window is closing)."""
+        self.jobs.shutdown()
+

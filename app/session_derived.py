@@ -1,0 +1,118 @@
+"""What the views draw, derived from the session's state: legend, visible and dimmed rows, top-k,
+the gallery's rows, a row's class as text.
+
+A mixin of Session, kept apart so session.py holds the state and its changes and this module
+the read-only questions views ask of it. All of it is vectorised numpy: nothing here loops
+over the images in Python (ARCHITECTURE.md, threading rule 4).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from clipscape.models.indexer import Collection
+from clipscape.models.zeroshot import UNKNOWN
+
+UNCLUSTERED = "unclustered"
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the images are ranked by: a caption, or the image at ``row`` (named for display)."""
+
+    kind: str          # "text" or "image"
+    text: str          # the caption, or the image's path
+    row: int = -1
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    label: str
+    count: int
+    slot: int | None   # palette slot; None draws the "unknown" grey
+    hidden: bool
+
+
+class DerivedState:
+    """Read-only views of a Session's state (see the module docstring)."""
+
+    def legend_labels(self) -> tuple[list[str], np.ndarray, list[int | None]]:
+        """(labels, per-row index into labels, palette slot per label) for the colour mode's legend."""
+        n = len(self.collection) if self.collection is not None else 0
+        if self.colour_mode == "class" and self.classification is not None:
+            names = list(self.classification.classes)
+            slots = [self.class_list.slot(x) if x in self.class_list.names else None for x in names]
+            best = self.classification.best
+            return names + [UNKNOWN], np.where(best < 0, len(names), best), slots + [None]
+        if self.colour_mode == "cluster" and self.cluster_ids is not None:
+            k = int(self.cluster_ids.max()) + 1 if len(self.cluster_ids) else 0
+            ids = self.cluster_ids
+            return ([f"cluster {i + 1}" for i in range(k)] + [UNCLUSTERED], np.where(ids < 0, k, ids),
+                    list(range(k)) + [None])
+        return [], np.zeros(n, np.intp), []
+
+    def legend(self) -> list[LegendEntry]:
+        """The legend of the colour mode: labels with at least one image (names always), counts."""
+        labels, of, slots = self.legend_labels()
+        counts = np.bincount(of, minlength=len(labels)) if len(labels) else []
+        keep_all = set(self.class_list.names) if self.colour_mode == "class" else set()
+        return [LegendEntry(label, int(count), slot, label in self.hidden)
+                for label, count, slot in zip(labels, counts, slots) if count or label in keep_all]
+
+    def visible(self) -> np.ndarray:
+        """N bools: False for the images of hidden legend labels."""
+        labels, of, _ = self.legend_labels()
+        hidden = [i for i, label in enumerate(labels) if label in self.hidden]
+        return ~np.isin(of, hidden) if hidden else np.ones(len(of), bool)
+
+    def dimmed(self) -> np.ndarray | None:
+        """N bools: True for the images scoring below the dim threshold (None: nothing dimmed)."""
+        if self.scores is None or self.dim_threshold is None:
+            return None
+        return self.scores < self.dim_threshold
+
+    def top_rows(self, k: int = TOP_K) -> np.ndarray:
+        """The ``k`` best-scoring visible rows, best first (empty without scores)."""
+        if self.rank is None:
+            return np.zeros(0, np.intp)
+        visible = self.visible()
+        return self.rank[visible[self.rank]][:k] if not visible.all() else self.rank[:k]
+
+    def gallery_rows(self) -> np.ndarray:
+        """The rows the gallery lists, in order: the selection (or all), ranked, visible, filtered."""
+        if self.collection is None:
+            return np.zeros(0, np.intp)
+        order = self.rank if self.rank is not None else np.arange(len(self.collection))
+        keep = self.visible()
+        if len(self.selection):
+            chosen = np.zeros(len(keep), bool)
+            chosen[self.selection] = True
+            keep &= chosen
+        if self.class_filter is not None:
+            c = self.classification
+            if c is None or (self.class_filter != UNKNOWN and self.class_filter not in c.classes):
+                keep[:] = False
+            else:
+                keep &= c.best == (c.classes.index(self.class_filter) if self.class_filter != UNKNOWN else -1)
+        return order[keep[order]]
+
+    def describe_class(self, row: int) -> str | None:
+        """"circle (0.93)", or "unknown (best guess: circle, 0.41)"; None without classes."""
+        c = self.classification
+        if c is None or not 0 <= row < len(c.best):
+            return None
+        guess = c.classes[int(np.argmax(c.probabilities[row]))]
+        p = float(c.confidence[row])
+        return f"{c.label(row)} ({p:.2f})" if c.best[row] >= 0 else f"{UNKNOWN} (best guess: {guess}, {p:.2f})"
+
+
+def same_image(old: Collection | None, new: Collection | None, row: int) -> int:
+    """Row of ``old``'s image ``row`` in ``new``, or -1 (one list search, in C, for one row)."""
+    if old is None or new is None or not 0 <= row < len(old):
+        return -1
+    try:
+        return new.paths.index(old.paths[row])
+    except ValueError:
+        return -1
