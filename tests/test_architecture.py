@@ -148,20 +148,49 @@ def test_import_linter_contract_is_kept():
     proc = lint_imports(REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "models/ never imports Qt or the GUI KEPT" in proc.stdout
+    assert "the window's layers: views know the session, the session knows no view KEPT" in proc.stdout
+    assert "the session and its jobs draw nothing KEPT" in proc.stdout
     assert "0 broken" in proc.stdout
+
+
+def _copy_package(tmp_path) -> Path:
+    """The code laid out as the installed package is, with the project's contracts beside it."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    package = tmp_path / "src" / "clipscape"
+    for name in ("models", "app", "resources"):
+        shutil.copytree(REPO / name, package / name, ignore=ignore)
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    return package
 
 
 def test_import_linter_contract_catches_a_violation(tmp_path):
     """The same contract on a copy of the code with one Qt import added must fail."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    package = tmp_path / "src" / "clipscape"  # laid out as the installed package is
-    for name in ("models", "app", "resources"):
-        shutil.copytree(REPO / name, package / name, ignore=ignore)
-    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    package = _copy_package(tmp_path)
     (package / "models" / "_sneaky.py").write_text("from PySide6 import QtCore\n")
     proc = lint_imports(tmp_path, env_path=tmp_path / "src")
     assert proc.returncode != 0, proc.stdout
     assert "BROKEN" in proc.stdout and "clipscape.models._sneaky -> PySide6" in proc.stdout
+
+
+@pytest.mark.parametrize("module, line, broken", [
+    ("session", "from clipscape.app import gallery", "views know the session, the session knows no view BROKEN"),
+    ("gallery", "from clipscape.app.map import legend", "views know the session, the session knows no view BROKEN"),
+    ("tasks", "import pyqtgraph", "the session and its jobs draw nothing BROKEN"),
+])
+def test_window_layer_contracts_catch_a_violation(tmp_path, module, line, broken):
+    """A session that reads a widget, or one view that reads another, breaks the layers."""
+    package = _copy_package(tmp_path)
+    source = package / "app" / f"{module}.py"
+    source.write_text(source.read_text() + f"\n{line}\n")
+    proc = lint_imports(tmp_path, env_path=tmp_path / "src")
+    assert proc.returncode != 0 and broken in proc.stdout, proc.stdout
+
+
+def test_modules_stay_small():
+    """The window is layout, menus and dialogs; no module in app/ grows into a second window."""
+    sizes = {p.relative_to(REPO).as_posix(): len(p.read_text().splitlines()) for p in (REPO / "app").rglob("*.py")}
+    assert sizes["app/main_window.py"] <= 350, sizes["app/main_window.py"]
+    assert {name: n for name, n in sizes.items() if n > 500} == {}
 
 
 # --- 4: one installed package --------------------------------------------------------------------
