@@ -1,4 +1,7 @@
-"""Helpers for GUI tests: a Session fed synthetic results, without a model or jobs.
+"""Helpers for GUI tests: the real window with the demo model, and a Session fed synthetic results.
+
+The window helpers open it offscreen and wait for its jobs; import the ``settings`` and
+``window`` fixtures into a test module to use them.
 
 Views take a Session; these put a Session into a known state through the same methods its jobs'
 results go through (``_take_collection``, ``_on_coords``, ``_on_scores``, ``_on_classes``,
@@ -6,13 +9,22 @@ results go through (``_take_collection``, ``_on_coords``, ``_on_scores``, ``_on_
 """
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import QSettings
+import os
+import shutil
+import threading
 
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from clipscape.app.main_window import MainWindow
 from clipscape.app.session import Query, Session
 from clipscape.app.settings import Settings
 from clipscape.models.indexer import Collection
 from clipscape.models.zeroshot import Classification
+from clipscape.resources import DEMO_IMAGES
 
 
 def grid(n: int = 5, step: float = 0.4) -> np.ndarray:
@@ -50,3 +62,90 @@ def score(session: Session, scores, caption: str = "a query") -> None:
     session._set_query(Query("text", caption))
     scores = np.asarray(scores, np.float32)
     session._on_scores(session.query, (scores, np.argsort(-scores, kind="stable")))
+
+
+# --- the real window ---------------------------------------------------------------------------
+
+TIMEOUT = 120_000  # ms; the first UMAP in a process compiles numba code
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def make_window(qtbot, settings, model=("demo", None), **kwargs) -> MainWindow:
+    window = MainWindow(settings=settings, model=model, device="cpu", **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def slow_window(qtbot, settings, batch_size: int, seconds_per_batch: float) -> MainWindow:
+    """A window whose model takes ``seconds_per_batch`` per batch, so a test can act mid-encode."""
+    window = make_window(qtbot, settings, batch_size=batch_size)
+    qtbot.waitUntil(lambda: window.session.encoder is not None, timeout=TIMEOUT)
+    encoder = window.session.encoder
+    encode = encoder.encode_images
+
+    def slow_encode(batch):
+        threading.Event().wait(seconds_per_batch)
+        return encode(batch)
+
+    slow_encode.__wrapped__ = encode
+    encoder.encode_images = slow_encode
+    return window
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    w = make_window(qtbot, settings)
+    qtbot.waitUntil(lambda: w.session.encoder is not None, timeout=TIMEOUT)
+    yield w
+    w.close()
+
+
+def drop(window: MainWindow, *paths) -> None:
+    """Drag the paths over the window and drop them, as a file manager would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, event)
+
+
+def wait_collection(qtbot, window) -> None:
+    """Until the folder's final collection is shown (encoding over)."""
+    s = window.session
+    qtbot.waitUntil(lambda: s.collection is not None and not s.jobs.is_running("index")
+                    and not s.jobs.is_running("model"), timeout=TIMEOUT)
+
+
+def wait_idle(qtbot, window, but=("project",)) -> None:
+    """Until no job runs (the UMAP map may go on unless ``but`` is empty)."""
+    qtbot.waitUntil(lambda: not set(window.session.jobs.running()) - set(but), timeout=TIMEOUT)
+
+
+def wait_for_umap(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: window.session.map_kind == "umap", timeout=TIMEOUT)
+
+
+def photo_folder(tmp_path, n: int = 12, extra=()) -> str:
+    """A folder of the first ``n`` demo photos plus ``extra`` (name, bytes or PIL image) files."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted(DEMO_IMAGES.iterdir())[:n]:
+        shutil.copy(path, folder / path.name)
+    for name, content in extra:
+        target = os.path.join(os.fsencode(folder), os.fsencode(name))
+        if isinstance(content, bytes):
+            with open(target, "wb") as f:
+                f.write(content)
+        else:
+            content.save(os.fsdecode(target), "JPEG")
+    return str(folder)

@@ -15,81 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from clipscape.app.main_window import MainWindow
 from clipscape.app.session import REFINING
 from clipscape.resources import DEMO_IMAGES
-
-TIMEOUT = 120_000  # ms; the first UMAP in a process compiles numba code
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-def make_window(qtbot, settings, model=("demo", None), **kwargs) -> MainWindow:
-    window = MainWindow(settings=settings, model=model, device="cpu", **kwargs)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-def slow_window(qtbot, settings, batch_size: int, seconds_per_batch: float) -> MainWindow:
-    """A window whose model takes ``seconds_per_batch`` per batch, so a test can act mid-encode."""
-    window = make_window(qtbot, settings, batch_size=batch_size)
-    qtbot.waitUntil(lambda: window.session.encoder is not None, timeout=TIMEOUT)
-    encoder = window.session.encoder
-    encode = encoder.encode_images
-
-    def slow_encode(batch):
-        threading.Event().wait(seconds_per_batch)
-        return encode(batch)
-
-    slow_encode.__wrapped__ = encode
-    encoder.encode_images = slow_encode
-    return window
-
-
-@pytest.fixture
-def window(qtbot, settings):
-    w = make_window(qtbot, settings)
-    qtbot.waitUntil(lambda: w.session.encoder is not None, timeout=TIMEOUT)
-    yield w
-    w.close()
-
-
-def drop(window: MainWindow, *paths) -> None:
-    """Drag the paths over the window and drop them, as a file manager would."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, event)
-
-
-def wait_collection(qtbot, window) -> None:
-    """Until the folder's final collection is shown (encoding over)."""
-    s = window.session
-    qtbot.waitUntil(lambda: s.collection is not None and not s.jobs.is_running("index")
-                    and not s.jobs.is_running("model"), timeout=TIMEOUT)
-
-
-def wait_idle(qtbot, window, but=("project",)) -> None:
-    """Until no job runs (the UMAP map may go on unless ``but`` is empty)."""
-    qtbot.waitUntil(lambda: not set(window.session.jobs.running()) - set(but), timeout=TIMEOUT)
-
-
-def wait_for_umap(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: window.session.map_kind == "umap", timeout=TIMEOUT)
+from gui_support import TIMEOUT, drop, make_window, slow_window, wait_collection, wait_for_umap, wait_idle
 
 
 def test_drop_search_classify_select_export(qtbot, window, tmp_path, monkeypatch):
