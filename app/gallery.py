@@ -268,7 +268,7 @@ class Gallery(QWidget):
         self._view.setIconSize(QSize(size, size))
         self._view.setGridSize(QSize(cell_w, size + SPACING + metrics.lineSpacing() * TEXT_LINES + SPACING))
         self._view.verticalScrollBar().setSingleStep(max(8, size // 4))
-        self._model.set_text_metrics(metrics, cell_w - SPACING * 3)
+        self._model.set_text_metrics(metrics, size)   # Qt wraps an icon-mode caption at the icon width
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)

@@ -1,11 +1,13 @@
 """Take the README screenshot from the real window: the demo set, a caption typed, a point hovered.
 
 Usage (Linux, with Debian's xvfb and imagemagick installed):
-    xvfb-run -a -s "-screen 0 1440x900x24" python resources/make_screenshot.py resources/screenshot.png
+    xvfb-run -a -s "-screen 0 1280x800x24" python resources/make_screenshot.py resources/screenshot.png
+    xvfb-run -a -s "-screen 0 1920x1080x24" python resources/make_screenshot.py resources/screenshot-1920.png
 
-It opens the same MainWindow `clipscape demo` opens, waits for the UMAP map, types a caption,
-hovers the best match, and captures the X screen with imagemagick's `import -window root`, so the
-picture is what a user sees, pixel for pixel.
+It opens the same MainWindow `clipscape demo` opens, at the size it picks for that screen, waits
+for the UMAP map, types a caption, previews and hovers the best match, and captures the window's
+area of the X screen with imagemagick's `import -window root`, so the picture is what a user
+sees, pixel for pixel.
 """
 from __future__ import annotations
 
@@ -30,15 +32,17 @@ def main(out: str) -> None:
     app = QApplication([])
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.IniFormat)
     window = MainWindow(settings=settings, model=("demo", None))
-    window.setGeometry(0, 0, 1440, 900)
-    window.classes.set_classes(list(DEMO_CLASSES))
+    session = window.session
+    session.set_classes(list(DEMO_CLASSES))
     window.show()
     window.open_paths([str(DEMO_IMAGES)])
-    _wait(app, lambda: window.map_kind == "umap" and window.classification is not None)
-    window.search_bar.set_text(CAPTION)
-    _wait(app, lambda: window.scores is not None)
-    _wait(app, lambda: False, seconds=1.0)  # the colour bar appears and the plot settles
+    _wait(app, lambda: session.map_kind == "umap" and session.classification is not None
+          and not session.jobs.running())
+    window.search_bar.type_caption(CAPTION)
+    _wait(app, lambda: session.scores is not None)
     best = int(window.gallery.rows()[0])
+    session.set_preview(best)
+    _wait(app, lambda: False, seconds=1.0)  # the colour bar appears and the plot settles
     plot = window.map.plot_widget()
     x, y = window.map.coords()[best]
     scene = plot.getPlotItem().vb.mapViewToScene(QPointF(float(x), float(y)))
@@ -49,7 +53,9 @@ def main(out: str) -> None:
     _wait(app, lambda: False, seconds=0.5)
     QApplication.sendEvent(plot.viewport(), move)
     _wait(app, lambda: False, seconds=2.0)  # let the hover card's thumbnail arrive and paint
-    subprocess.run(["import", "-window", "root", "-crop", "1440x900+0+0", out], check=True)
+    g = window.frameGeometry()
+    subprocess.run(["import", "-window", "root", "-crop", f"{g.width()}x{g.height()}+{g.x()}+{g.y()}", out],
+                   check=True)
     window.close()
 
 

@@ -6,6 +6,7 @@ rows (up to the plot's height), so the map keeps its width whatever the colour m
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem
 
 from clipscape.app.palette import slot_colour, swatch
@@ -23,8 +24,11 @@ class Legend(QListWidget):
         self.setToolTip("Untick a label to hide its images on the map and in the gallery")
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setStyleSheet("#legend { background: rgba(255, 255, 255, 225); border: 1px solid #bbb;"
-                           " border-radius: 4px; }")
+        # a translucent white card over the plot; a palette, not a style sheet, so the check
+        # boxes keep the style's own drawing (a style sheet turns them into black squares)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Base, QColor(255, 255, 255, 225))
+        self.setPalette(palette)
         self.itemChanged.connect(self._on_item_changed)
         self.hide()
 

@@ -105,6 +105,7 @@ def child(folder: Path, model: str, t0: float) -> None:
     settings = QSettings(str(Path(os.environ["CLIPSCAPE_CACHE_DIR"]) / "settings.ini"), QSettings.IniFormat)
     spec = (model, None)
     window = MainWindow(settings=settings, model=spec, device="cpu")
+    session = window.session
     window.show()
     QTest.qWaitForWindowExposed(window)
     t_window = time.time() - t0
@@ -114,7 +115,7 @@ def child(folder: Path, model: str, t0: float) -> None:
 
     def tick() -> None:
         now = time.perf_counter()
-        stage = window._busy or "idle"
+        stage = session.busy or "idle"
         stalls.setdefault(stage, []).append(max(0.0, (now - last[0]) * 1000 - TICK_MS))
         last[0] = now
 
@@ -131,7 +132,7 @@ def child(folder: Path, model: str, t0: float) -> None:
             time.sleep(0.001)
 
     marks: dict[str, float] = {}
-    window.mapReady.connect(lambda kind: marks.setdefault(kind, time.perf_counter()))
+    session.coordsChanged.connect(lambda: session.coords is not None and marks.setdefault(session.map_kind, time.perf_counter()))
     t_drop = time.perf_counter()
     window.open_paths([str(folder)])
     wait(lambda: "umap" in marks)
@@ -144,22 +145,25 @@ def child(folder: Path, model: str, t0: float) -> None:
     reopen = {"first_map_s": marks["pca"] - t_reopen, "umap_s": marks["umap"] - t_reopen}
     timer.stop()
 
+    # the map listens to these signals first (it connected at construction), so when they reach
+    # here the map has been recoloured
     recoloured = []
-    window.recoloured.connect(lambda: recoloured.append(time.perf_counter()))
+    session.queryChanged.connect(lambda: session.scores is not None and recoloured.append(time.perf_counter()))
+    session.classificationChanged.connect(lambda: recoloured.append(time.perf_counter()))
     caption_ms = []
     for caption in CAPTIONS:
         recoloured.clear()
         start = time.perf_counter()
         window.search_bar.caption.setText(caption)
         window.search_bar.caption.textEdited.emit(caption)
-        wait(lambda: recoloured and window.query == ("text", caption))
+        wait(lambda: recoloured and session.query is not None and session.query.text == caption)
         caption_ms.append((recoloured[-1] - start) * 1000)
     recoloured.clear()
     start = time.perf_counter()
-    window.classes.add_classes("circle, square, triangle, star")
-    wait(lambda: recoloured and window.classification is not None)
+    session.add_classes("circle, square, triangle, star")
+    wait(lambda: recoloured and session.classification is not None)
     classes_ms = (recoloured[0] - start) * 1000
-    wait(lambda: not window.jobs.is_running("classes"))
+    wait(lambda: not session.jobs.is_running("classes"))
     classes_final_ms = (recoloured[-1] - start) * 1000
 
     def summary(values: list[float]) -> dict:
@@ -167,7 +171,7 @@ def child(folder: Path, model: str, t0: float) -> None:
         return {"max": ordered[-1], "p99": ordered[int(0.99 * (len(ordered) - 1))], "ticks": len(values)}
 
     print(json.dumps({
-        "images": len(window.collection), "model": model, "window_s": t_window,
+        "images": len(session.collection), "model": model, "window_s": t_window,
         "first_map_s": first["pca"] - t_drop, "umap_s": first["umap"] - t_drop, "reopen": reopen,
         "stall_ms": {k: summary(v) for k, v in stalls.items()},
         "caption_ms": caption_ms, "classes_ms": classes_ms, "classes_final_ms": classes_final_ms, "debounce_ms": DEBOUNCE_MS,
