@@ -253,7 +253,7 @@ def test_dim_legend_hiding_and_cluster_colours(qtbot, window):
     assert s.colour_mode == "cluster"  # …without taking the user's colour mode away
 
 
-def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, monkeypatch):
+def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, monkeypatch, caplog):
     from clipscape.app import tasks
 
     def broken(job, encoder, collection, caption):
@@ -266,6 +266,8 @@ def test_a_failing_job_shows_a_message_and_the_window_goes_on(qtbot, window, mon
     window.search_bar.type_caption("a red circle")
     qtbot.waitUntil(lambda: isinstance(window.dialog, QMessageBox) and window.dialog.isVisible(), timeout=TIMEOUT)
     assert "the text tower is on fire" in window.dialog.text() and window.dialog.windowTitle() == "Search failed"
+    logged = [r for r in caplog.records if r.name == "clipscape.app.workers" and r.exc_info]
+    assert len(logged) == 1 and "fire" in str(logged[0].exc_info[1])   # the traceback, once
     monkeypatch.undo()
     window.dialog.accept()
     window.search_bar.type_caption("a blue star")
