@@ -83,6 +83,19 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A batch whose forward pass is queued on the device (Encoder.launch → Encoder.collect).
+
+    ``source`` is the host batch, kept alive until the features are collected: a non-blocking
+    copy may still be reading it (torch's pinned-memory allocator guards CUDA's own buffers,
+    but nothing guards a plain host tensor an MPS copy reads from).
+    """
+
+    features: list  # unit-length B×D tensors on the device, one per chunk
+    source: Any
+
+
 class Encoder:
     """An open_clip model ready for inference, with the preprocessing its weights were trained with."""
 
@@ -142,7 +155,7 @@ class Encoder:
         """
         return self.collect(self.launch(batch))
 
-    def launch(self, batch: "torch.Tensor") -> list["torch.Tensor"]:
+    def launch(self, batch: "torch.Tensor") -> "Launched":
         """Queue the forward pass of a host batch on the device; return without waiting for it.
 
         A uint8 batch crosses to the device as uint8 (non-blocking from pinned memory) and is
@@ -150,13 +163,15 @@ class Encoder:
         the device is the host, and the numbers are exactly those of normalising before.
         On CUDA out-of-memory the batch is split in halves (and later batches stay that small),
         so a too-large --batch-size slows the run down instead of ending it.
-        Returns the unit-length features, still on the device, one tensor per chunk.
         """
+        return Launched(self._launch(batch), batch)
+
+    def _launch(self, batch: "torch.Tensor") -> list["torch.Tensor"]:
         import torch
 
         limit = self.max_batch or len(batch)
         if len(batch) > limit:
-            return [f for i in range(0, len(batch), limit) for f in self.launch(batch[i:i + limit])]
+            return [f for i in range(0, len(batch), limit) for f in self._launch(batch[i:i + limit])]
         try:
             with torch.inference_mode():
                 pixels = self._normalised(self._to_device(batch))
@@ -168,14 +183,14 @@ class Encoder:
             log.warning("out of GPU memory at batch %d; going on with %d", len(batch), self.max_batch)
             if self.device == "cuda":
                 torch.cuda.empty_cache()
-            return self.launch(batch)
+            return self._launch(batch)
 
-    def collect(self, launched: list["torch.Tensor"]) -> np.ndarray:
+    def collect(self, launched: "Launched") -> np.ndarray:
         """Wait for launched features and bring them to the host as one B×D float32 array."""
         import torch
 
-        features = launched[0] if len(launched) == 1 else torch.cat(launched)
-        return features.cpu().numpy()
+        chunks = launched.features
+        return (chunks[0] if len(chunks) == 1 else torch.cat(chunks)).cpu().numpy()
 
     def _to_device(self, batch: "torch.Tensor") -> "torch.Tensor":
         return batch.to(self.device, non_blocking=True)
