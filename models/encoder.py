@@ -83,6 +83,19 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A batch whose forward pass is queued on the device (Encoder.launch → Encoder.collect).
+
+    ``source`` is the host batch, kept alive until the features are collected: a non-blocking
+    copy may still be reading it (torch's pinned-memory allocator guards CUDA's own buffers,
+    but nothing guards a plain host tensor an MPS copy reads from).
+    """
+
+    features: list  # unit-length B×D tensors on the device, one per chunk
+    source: Any
+
+
 class Encoder:
     """An open_clip model ready for inference, with the preprocessing its weights were trained with."""
 
@@ -93,6 +106,8 @@ class Encoder:
         self.model = model.eval()
         self.preprocess = preprocess
         self._pixels, self._normalise = _split_preprocess(preprocess)
+        if self._normalise is not None:  # mean and std live where the batches are normalised
+            self._normalise = tuple(t.to(device) for t in self._normalise)
         self.tokenizer = tokenizer
         self.device = device
         self.dtype = torch.float16 if device == "cuda" else torch.float32
@@ -109,9 +124,10 @@ class Encoder:
         """One decoded image → the tensor encode_images takes (runs in the decode threads).
 
         When the model's transform ends in ToTensor + Normalize (every open_clip transform does),
-        only the resize/crop steps run here and the image stays uint8 (3×H×W); encode_images
-        then normalises the whole batch in one vectorised step. That is the same arithmetic,
-        but a third cheaper per image on a CPU than converting each image on its own.
+        only the resize/crop steps run here and the image stays uint8 (3×H×W); launch() then
+        normalises the whole batch in one vectorised step on the device. That is the same
+        arithmetic, but a third cheaper per image on a CPU than converting each image on its
+        own, and on a GPU a quarter of the bytes to copy.
         """
         import torch
 
@@ -119,24 +135,47 @@ class Encoder:
             return self.preprocess(image)
         return torch.from_numpy(np.array(self._pixels(image))).permute(2, 0, 1)
 
-    def encode_images(self, batch: "torch.Tensor") -> np.ndarray:
-        """Image batch (B×3×H×W, from prepare() or the model's preprocess) → B×D float32 unit vectors.
+    def host_batch(self, tensors: list["torch.Tensor"]) -> "torch.Tensor":
+        """Stack prepared images (from prepare()) into one batch on the host, pinned on CUDA.
 
-        On CUDA out-of-memory the batch is split in halves (and later batches stay that small), so a
-        too-large --batch-size slows the run down instead of ending it.
+        Page-locked memory is what lets launch() copy the batch to the GPU without blocking the
+        thread, at full bus speed; torch's caching host allocator recycles the buffers, and
+        does not hand one out again before the copy from it has finished.
         """
         import torch
 
-        if batch.dtype == torch.uint8:
-            mean, std = self._normalise
-            batch = batch.float().div_(255).sub_(mean).div_(std)
+        first = tensors[0]
+        out = torch.empty((len(tensors), *first.shape), dtype=first.dtype, pin_memory=self.device == "cuda")
+        return torch.stack(tensors, out=out)
+
+    def encode_images(self, batch: "torch.Tensor") -> np.ndarray:
+        """Image batch (B×3×H×W, from prepare()/host_batch() or the model's preprocess) → B×D float32 unit vectors.
+
+        launch() then collect(): see there for the device copy and the out-of-memory back-off.
+        """
+        return self.collect(self.launch(batch))
+
+    def launch(self, batch: "torch.Tensor") -> "Launched":
+        """Queue the forward pass of a host batch on the device; return without waiting for it.
+
+        A uint8 batch crosses to the device as uint8 (non-blocking from pinned memory) and is
+        normalised there in float32, then cast to the model's dtype (fp16 on CUDA). On a CPU
+        the device is the host, and the numbers are exactly those of normalising before.
+        On CUDA out-of-memory the batch is split in halves (and later batches stay that small),
+        so a too-large --batch-size slows the run down instead of ending it.
+        """
+        return Launched(self._launch(batch), batch)
+
+    def _launch(self, batch: "torch.Tensor") -> list["torch.Tensor"]:
+        import torch
+
         limit = self.max_batch or len(batch)
         if len(batch) > limit:
-            return np.concatenate([self.encode_images(batch[i:i + limit]) for i in range(0, len(batch), limit)])
+            return [f for i in range(0, len(batch), limit) for f in self._launch(batch[i:i + limit])]
         try:
             with torch.inference_mode():
-                features = self.model.encode_image(batch.to(self.device, self.dtype, non_blocking=True))
-                return _unit(features)
+                pixels = self._normalised(self._to_device(batch))
+                return [_unit_on_device(self.model.encode_image(pixels))]
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 raise
@@ -144,7 +183,26 @@ class Encoder:
             log.warning("out of GPU memory at batch %d; going on with %d", len(batch), self.max_batch)
             if self.device == "cuda":
                 torch.cuda.empty_cache()
-            return self.encode_images(batch)
+            return self._launch(batch)
+
+    def collect(self, launched: "Launched") -> np.ndarray:
+        """Wait for launched features and bring them to the host as one B×D float32 array."""
+        import torch
+
+        chunks = launched.features
+        return (chunks[0] if len(chunks) == 1 else torch.cat(chunks)).cpu().numpy()
+
+    def _to_device(self, batch: "torch.Tensor") -> "torch.Tensor":
+        return batch.to(self.device, non_blocking=True)
+
+    def _normalised(self, batch: "torch.Tensor") -> "torch.Tensor":
+        """A uint8 batch on the device → the model's input; a float batch is only cast."""
+        import torch
+
+        if batch.dtype == torch.uint8:
+            mean, std = self._normalise
+            batch = batch.float().div_(255).sub_(mean).div_(std)
+        return batch.to(self.dtype)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Texts → N×D float32 unit vectors (in chunks, so a long prompt ensemble stays small)."""
@@ -176,9 +234,12 @@ def _split_preprocess(preprocess: Callable) -> tuple[Callable, tuple | None]:
 
 
 def _unit(features: "torch.Tensor") -> np.ndarray:
+    return _unit_on_device(features).cpu().numpy()
+
+
+def _unit_on_device(features: "torch.Tensor") -> "torch.Tensor":
     features = features.float()
-    features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return features.cpu().numpy()
+    return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 def _input_size(size: int | list[int] | tuple[int, ...]) -> int:

@@ -5,23 +5,21 @@ returns the Collection when done (``collection = yield from index(...)``, or see
 Stopping the iteration cancels the job; every finished batch is already committed to the store, so
 the next run picks up where this one stopped.
 
-Decoding runs in a thread pool (Pillow releases the GIL). On a GPU it runs a couple of batches
-ahead, overlapping the forward pass; on a CPU, where both compete for the same cores, decode and
-forward take turns, each using every core (see _decoded_batches).
+Decoding, batching and the forward pass are models.pipeline's: on a GPU decoding runs on every
+core ahead of the device and batches are in flight while the store commits; on a CPU decode and
+forward take turns, each using every core.
 """
 from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generator, Iterable, Sequence, TypeVar
+from typing import Generator, Sequence, TypeVar
 
 import numpy as np
 
 from clipscape.models.encoder import Encoder
-from clipscape.models.images import ImageLoadError, load_rgb
+from clipscape.models.pipeline import encoded_batches
 from clipscape.models.scan import ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
 
@@ -86,11 +84,9 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     cached, todo = store.partition(model_id, files)
     progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
     failed: set[str] = set()
-    for batch_files, tensors, problems in _decoded_batches(todo, encoder, batch_size, decode_workers):
-        if tensors:
-            import torch
-
-            store.add_batch(model_id, batch_files, encoder.encode_images(torch.stack(tensors)))
+    for batch_files, embeddings, problems in encoded_batches(todo, encoder, batch_size, decode_workers):
+        if batch_files:
+            store.add_batch(model_id, batch_files, embeddings)
         failed.update(p.path for p in problems)
         progress.skipped.extend(problems)
         progress.embedded += len(batch_files)
@@ -118,59 +114,6 @@ def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Enco
     done, _ = store.partition(model_id, files)
     good = [f.path for f in done]
     return Collection(good, store.load(model_id, good), encoder.key)
-
-
-def _decoded_batches(todo: Sequence[ImageFile], encoder: Encoder, batch_size: int, workers: int | None):
-    """Yield (files, tensors, skipped) per batch, decoding in a thread pool.
-
-    On a GPU the pool decodes a couple of batches ahead, so decoding overlaps the forward pass.
-    On a CPU the model and the decoders share the same cores, and overlapping them only makes
-    them preempt each other (torch's threads wait at every barrier for a thread a decoder took
-    the core from), so there decoding and the forward pass take turns, each with every core.
-    """
-    if not todo:
-        return
-    cores = os.cpu_count() or 1
-    overlap = encoder.device != "cpu"
-    workers = workers or (min(4, cores) if overlap else cores)
-    lookahead = batch_size * 2 + workers if overlap else batch_size
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clipscape-decode")
-    pending: deque[tuple[ImageFile, Future]] = deque()
-    ahead = iter(todo)
-    try:
-        _fill(pending, ahead, pool, encoder, lookahead)
-        while pending:
-            files, tensors, problems = [], [], []
-            while pending and len(files) + len(problems) < batch_size:
-                file, future = pending.popleft()
-                try:
-                    tensors.append(future.result())
-                    files.append(file)
-                except ImageLoadError as e:
-                    problems.append(Skipped(file.path, str(e)))
-                if overlap:
-                    _fill(pending, ahead, pool, encoder, lookahead)
-            yield files, tensors, problems      # the caller runs the forward pass here
-            _fill(pending, ahead, pool, encoder, lookahead)
-    finally:  # on cancel, drop queued decodes and wait only for the few already running
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _fill(pending: deque, ahead: Iterable[ImageFile], pool: ThreadPoolExecutor, encoder: Encoder, n: int) -> None:
-    while len(pending) < n:
-        file = next(ahead, None)
-        if file is None:
-            return
-        pending.append((file, pool.submit(_decode, file.path, encoder)))
-
-
-def _decode(path: str, encoder: Encoder):
-    """File → preprocessed tensor; any failure becomes ImageLoadError with a human reason."""
-    image = load_rgb(path, min_side=encoder.input_size)
-    try:
-        return encoder.prepare(image)
-    except Exception as e:  # a transform failing on an odd size is a property of the file, not a crash
-        raise ImageLoadError(f"could not preprocess image: {e}") from e
 
 
 def run(gen: Generator[T, None, "Collection"], on_progress=None):
