@@ -20,32 +20,15 @@ from typing import Generator, Iterable, Sequence, TypeVar
 
 import numpy as np
 
+from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.images import ImageLoadError, load_rgb
 from clipscape.models.scan import ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
 
+__all__ = ["Collection", "IndexProgress", "cached", "index", "run"]
+
 T = TypeVar("T")
-
-
-@dataclass
-class Collection:
-    """The images of one folder (or several) as the model sees them: paths + unit-length embeddings."""
-
-    paths: list[str]
-    embeddings: np.ndarray  # N×D float32, rows L2-normalised
-    model_key: str = ""
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def index_of(self, path: str | os.PathLike) -> int:
-        """Row of ``path`` (absolute or as given); ValueError if it is not in the collection."""
-        target = os.path.abspath(os.fspath(path))
-        try:
-            return self.paths.index(target)
-        except ValueError:
-            raise ValueError(f"{path} is not among the indexed images") from None
 
 
 @dataclass
