@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("encode", parents=[common], help="embed every image of FOLDER into the cache")
     p.add_argument("folder")
+    p.add_argument("--prune-missing", action="store_true",
+                   help="also forget the cached embeddings of a folder that came back empty "
+                        "(by default they are kept: an unmounted drive looks empty)")
     p = sub.add_parser("search", parents=[common], help="rank images by similarity to a caption")
     p.add_argument("folder")
     p.add_argument("caption")
@@ -138,14 +141,27 @@ def _load(args):
         raise Fatal(f"no such folder: {_show(args.folder)}")
     encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
     with EmbeddingStore(args.cache_dir) as store, _Bar(args, "encoding", "img") as bar:
+        # Only encode deletes what the scan proved gone; search, similar, classify, export never delete.
         collection = run(index(folder, encoder, store, batch_size=args.batch_size,
-                               decode_workers=args.decode_workers, include_hidden=args.include_hidden),
+                               decode_workers=args.decode_workers, include_hidden=args.include_hidden,
+                               prune=args.command == "encode",
+                               prune_missing=getattr(args, "prune_missing", False)),
                          bar.update)
     summary = bar.last
-    for s in summary.skipped:
-        if not args.json:
+    if not args.json:
+        for s in summary.skipped:
             print(f"skipped {_show(s.path)}: {s.reason}", file=sys.stderr)
+        for k in summary.kept:
+            print(_kept_line(k), file=sys.stderr)
     return encoder, collection, summary
+
+
+def _kept_line(kept) -> str:
+    """Why cached embeddings were not deleted, and how to delete them if that is what is wanted."""
+    if kept.reason == "empty":
+        return (f"kept {kept.rows} cached embeddings of {_show(kept.path)}: the folder came back empty "
+                f"(is its drive mounted?); {PROG} encode --prune-missing forgets them")
+    return f"kept {kept.rows} cached embeddings under {_show(kept.path)}: it could not be read"
 
 
 def _summary(args, encoder, summary) -> dict[str, Any]:
@@ -157,6 +173,7 @@ def _summary(args, encoder, summary) -> dict[str, Any]:
         "embedded": summary.embedded,
         "reused": summary.reused,
         "skipped": [{"path": s.path, "reason": s.reason} for s in summary.skipped],
+        "kept": [{"path": k.path, "rows": k.rows, "reason": k.reason} for k in summary.kept],
         "seconds": round(summary.seconds, 3),
         "images_per_second": round(summary.images_per_second, 2),
     }

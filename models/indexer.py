@@ -26,9 +26,18 @@ from clipscape.models.images import ImageLoadError, load_rgb
 from clipscape.models.scan import ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
 
-__all__ = ["Collection", "IndexProgress", "cached", "index", "run"]
+__all__ = ["Collection", "IndexProgress", "Kept", "cached", "index", "run"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Cached embeddings under ``path`` that were kept although the scan did not find their files."""
+
+    path: str
+    rows: int
+    reason: str  # "unreadable": the scan could not read it; "empty": the folder came back empty
 
 
 @dataclass
@@ -42,6 +51,7 @@ class IndexProgress:
     reused: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    kept: list[Kept] = field(default_factory=list)  # cached rows the scan could not prove gone
 
     @property
     def images_per_second(self) -> float:
@@ -50,8 +60,15 @@ class IndexProgress:
 
 def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
           *, batch_size: int = 32, decode_workers: int | None = None, include_hidden: bool = False,
-          ) -> Generator[IndexProgress, None, Collection]:
-    """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection."""
+          prune: bool = True, prune_missing: bool = False) -> Generator[IndexProgress, None, Collection]:
+    """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection.
+
+    With ``prune`` (the default) the cache forgets the files the scan proved gone, and only
+    those: nothing at or under a path the scan reported as unreadable, and nothing of a root
+    folder that came back empty while the cache holds rows for it (an unmounted drive, an
+    unplugged disk) unless ``prune_missing``. What was kept is listed in ``progress.kept``.
+    ``prune=False`` deletes nothing (read-only commands).
+    """
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     roots = [os.path.abspath(os.fspath(p)) for p in roots]
@@ -62,10 +79,8 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     yield progress
 
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-    keep = {f.path for f in files}
-    for root in roots:
-        if os.path.isdir(root):
-            store.prune(model_id, root, keep)
+    if prune:
+        progress.kept = _prune(store, model_id, roots, files, skipped, prune_missing)
     cached, todo = store.partition(model_id, files)
     progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
     failed: set[str] = set()
@@ -86,6 +101,35 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     progress.stage, progress.seconds = "done", time.perf_counter() - start
     yield progress
     return collection
+
+
+def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Sequence[ImageFile],
+           skipped: Sequence[Skipped], prune_missing: bool) -> list[Kept]:
+    """Delete the rows of files the scan proved gone under each root folder; return what was kept.
+
+    Every skipped path is spared (an unreadable folder's files were not seen, a file that could
+    not be stat'ed still exists). A root with no image found while the cache has rows for it
+    is left whole unless ``prune_missing``: one unplugged disk must not cost hours of encoding.
+    """
+    keep = {f.path for f in files}
+    spare = [s.path for s in skipped]
+    kept: list[Kept] = []
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        inside = root.rstrip(os.sep) + os.sep
+        if not prune_missing and not any(f.path.startswith(inside) for f in files):
+            rows = store.count_under(model_id, root)
+            if rows:
+                kept.append(Kept(root, rows, "empty"))
+                continue
+        for path in spare:
+            if path == root or path.startswith(inside):
+                rows = store.count_under(model_id, path)
+                if rows:
+                    kept.append(Kept(path, rows, "unreadable"))
+        store.prune(model_id, root, keep, spare)
+    return kept
 
 
 def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,

@@ -72,6 +72,11 @@ _PROBE = """CREATE TEMP TABLE IF NOT EXISTS probe (
     mtime_ns INTEGER
 )"""
 
+# Every path equal to or under a folder sorts in [folder, folder + (sep + 1)) byte-wise: an index
+# range scan. That range also holds siblings like "/a/b-x" or "/a/b.txt", which the callers'
+# startswith check drops (and "/a/bc" is outside it: 'c' > sep + 1).
+_UNDER = "SELECT rowid, path FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?"
+
 _UPSERT = """INSERT INTO embeddings (model_id, path, size, mtime_ns, vector) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (model_id, path) DO UPDATE
     SET size = excluded.size, mtime_ns = excluded.mtime_ns, vector = excluded.vector"""
@@ -176,26 +181,31 @@ class EmbeddingStore:
         with self._write_transaction() as conn:
             conn.executemany(_UPSERT, rows)
 
-    def prune(self, model_id: int, root: str, keep: Iterable[str]) -> int:
-        """Delete this model's rows for paths inside folder `root` that are not in `keep`; return how many."""
+    def prune(self, model_id: int, root: str, keep: Iterable[str], spare: Iterable[str] = ()) -> int:
+        """Delete this model's rows for paths inside folder `root` that are not in `keep`; return how many.
+
+        Rows at or under a path in `spare` stay whatever `keep` says: the indexer passes what
+        the scan could not read (an unreadable sub-folder's files were not seen, not deleted).
+        """
         exact, prefix = _folder_prefix(root)
-        # Every path equal to or under root sorts in [exact, exact + (sep + 1)) byte-wise: an
-        # index range scan. That range also holds siblings like "/a/b-x" or "/a/b.txt", which
-        # the startswith check drops (and "/a/bc" is outside it: 'c' > sep + 1).
-        high = exact + bytes([prefix[-1] + 1])
         keep_bytes = {os.fsencode(p) for p in keep}
+        spared = {_folder_prefix(p)[0] for p in spare}
         with self._write_transaction() as conn:
-            rows = conn.execute(
-                "SELECT rowid, path FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?",
-                (model_id, exact, high),
-            ).fetchall()
+            rows = conn.execute(_UNDER, (model_id, exact, _range_end(prefix))).fetchall()
             doomed = [
                 (rowid,)
                 for rowid, path in rows
                 if (path == exact or path.startswith(prefix)) and path not in keep_bytes
+                and not (spared and _is_under_any(path, spared))
             ]
             conn.executemany("DELETE FROM embeddings WHERE rowid = ?", doomed)
         return len(doomed)
+
+    def count_under(self, model_id: int, root: str) -> int:
+        """How many of this model's rows are for `root` itself or paths inside it."""
+        exact, prefix = _folder_prefix(root)
+        rows = self._conn.execute(_UNDER, (model_id, exact, _range_end(prefix))).fetchall()
+        return sum(1 for _, path in rows if path == exact or path.startswith(prefix))
 
     def load(self, model_id: int, paths: Sequence[str]) -> np.ndarray:
         """Embeddings (float32, N x D) in the order of `paths`; KeyError naming the first missing path."""
@@ -366,6 +376,24 @@ def _folder_prefix(root: str) -> tuple[bytes, bytes]:
     sep = os.fsencode(os.sep)
     exact = os.fsencode(root).rstrip(sep)
     return exact, exact + sep
+
+
+def _range_end(prefix: bytes) -> bytes:
+    """The first byte string after every path that starts with `prefix` minus its separator."""
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def _is_under_any(path: bytes, folders: set[bytes]) -> bool:
+    """Whether `path` is one of `folders` or inside one (walks up the path's ancestors)."""
+    sep = os.fsencode(os.sep)
+    while path:
+        if path in folders:
+            return True
+        parent = path.rsplit(sep, 1)[0]
+        if parent == path:
+            return False
+        path = parent
+    return False
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:

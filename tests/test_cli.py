@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -408,3 +409,62 @@ def test_script_unreachable_hub_model_fails_fast_with_a_fix(shapes, tmp_path):
     assert "ViT-B-32" in line and "--model demo" in line
     assert seconds < 40, f"took {seconds:.1f} s: the hub was retried instead of probed"
     assert list(empty_hub_cache.iterdir()) == []
+
+
+# --- never lose a cached embedding ------------------------------------------------------------
+
+def cached_rows(cache: Path) -> int:
+    with sqlite3.connect(cache / DB_NAME) as con:
+        return con.execute("select count(*) from embeddings").fetchone()[0]
+
+
+def test_unreadable_sub_folder_for_real_keeps_its_rows(shapes_folder, tmp_path):
+    from conftest import run_unprivileged
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    small_folder(shapes_folder, folder / "open")
+    small_folder(shapes_folder, folder / "locked")
+    cache = tmp_path / "c"
+    argv = [sys.executable, "-m", "clipscape.models.cli", "encode", folder, *MODEL, "--cache-dir", cache]
+    assert subprocess.run(argv, capture_output=True).returncode == 0
+    assert cached_rows(cache) == 6
+    (folder / "locked").chmod(0)
+    try:
+        proc = run_unprivileged(argv, capture_output=True, text=True, timeout=120)
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped {folder / 'locked'}: cannot read folder: permission denied" in proc.stderr
+    assert f"kept 3 cached embeddings under {folder / 'locked'}: it could not be read" in proc.stderr
+    assert cached_rows(cache) == 6
+
+
+def test_empty_root_keeps_rows_and_says_how_to_forget_them(shapes_folder, tmp_path, capsys):
+    folder = tmp_path / "mnt"
+    small_folder(shapes_folder, folder)
+    assert cli(capsys, "encode", folder)[0] == 0
+    for f in folder.iterdir():
+        f.unlink()
+    code, out, err = cli(capsys, "encode", folder, json_out=False)
+    assert code == 0
+    assert f"kept 3 cached embeddings of {folder}: the folder came back empty" in err
+    assert "--prune-missing" in err
+    assert cached_rows(tmp_path / "cache") == 3
+    code, out, _ = cli(capsys, "encode", folder, "--prune-missing")
+    assert code == 0 and out["kept"] == [] and cached_rows(tmp_path / "cache") == 0
+
+
+def test_read_only_commands_never_delete(shapes_folder, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    picked = small_folder(shapes_folder, folder)
+    assert cli(capsys, "encode", folder)[0] == 0
+    picked["red"].unlink()
+    for argv in (["search", folder, "a red circle"], ["similar", folder, picked["blue"]],
+                 ["classify", folder, "--classes", "red,blue", "--single-template"],
+                 ["export", folder, "--csv", tmp_path / "o.csv", "--projection", "none"]):
+        code, out, _ = cli(capsys, *argv)
+        assert code == 0 and out["images"] == 2
+        assert cached_rows(tmp_path / "cache") == 3, argv
+    assert cli(capsys, "encode", folder)[0] == 0
+    assert cached_rows(tmp_path / "cache") == 2

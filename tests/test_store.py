@@ -167,6 +167,15 @@ def test_prune_only_under_root(store, model):
     assert store.count(other) == 1
 
 
+def test_prune_spares_what_the_scan_could_not_read(store, model):
+    paths = ["/a/locked/1.jpg", "/a/locked/deep/2.jpg", "/a/locked-not/3.jpg", "/a/odd.jpg", "/a/gone.jpg"]
+    store.add_batch(model, [ImageFile(p, 1, 1) for p in paths], vectors(len(paths)))
+    assert store.count_under(model, "/a/locked") == 2 and store.count_under(model, "/a") == 5
+    assert store.prune(model, "/a", keep=[], spare=["/a/locked", "/a/odd.jpg"]) == 2  # locked-not, gone
+    left = {f.path for f in store.partition(model, [ImageFile(p, 1, 1) for p in paths])[0]}
+    assert left == {"/a/locked/1.jpg", "/a/locked/deep/2.jpg", "/a/odd.jpg"}
+
+
 def test_prune_root_with_trailing_separator(store, model):
     store.add_batch(model, [ImageFile(p, 1, 1) for p in ["/a/b/1", "/a/bc/2"]], vectors(2))
     assert store.prune(model, "/a/b/", keep=[]) == 1
