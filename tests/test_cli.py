@@ -468,3 +468,69 @@ def test_read_only_commands_never_delete(shapes_folder, tmp_path, capsys):
         assert cached_rows(tmp_path / "cache") == 3, argv
     assert cli(capsys, "encode", folder)[0] == 0
     assert cached_rows(tmp_path / "cache") == 2
+
+
+def test_disk_full_at_a_random_batch_is_one_line_and_a_rerun_completes(shapes, tmp_path, capsys, monkeypatch):
+    import random
+
+    from clipscape.models.store import EmbeddingStore
+
+    folder, paths = shapes
+    full_at = random.Random().randrange(1, 6)  # 48 images in batches of 8: fail one of batches 2-6
+    real_add = EmbeddingStore.add_batch
+    calls = []
+
+    class FullDisk:
+        """The store's connection once the disk has filled up: every write fails as SQLite's does.
+
+        (tests/test_store.py makes SQLite itself run out of pages; the demo model's vectors are
+        too small to fill a page per batch, so here the error is injected.)"""
+
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+        def executemany(self, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def filling_up(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) <= full_at:
+            return real_add(self, *args, **kwargs)
+        conn, self._conn = self._conn, FullDisk(self._conn)
+        try:
+            return real_add(self, *args, **kwargs)
+        finally:
+            self._conn = conn
+
+    cache = tmp_path / "cache"
+    with monkeypatch.context() as patch:
+        patch.setattr(EmbeddingStore, "add_batch", filling_up)
+        code, _, err = cli(capsys, "encode", folder, "--batch-size", "8", json_out=False)
+    assert code == 1, f"a disk full at batch {full_at + 1} went unnoticed"
+    line = one_line_error(err)
+    assert "full" in line and str(cache / DB_NAME) in line
+    kept = cached_rows(cache)  # every batch before the one that found no room
+    assert kept == 8 * full_at, (full_at, kept)
+    with sqlite3.connect(cache / DB_NAME) as con:
+        assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+    code, out, _ = cli(capsys, "encode", folder, "--batch-size", "8")
+    assert code == 0 and (out["reused"], out["embedded"]) == (kept, 48 - kept)
+    code, clean, _ = cli(capsys, "export", folder, "--csv", tmp_path / "a.csv", "--projection", "none")
+    code, _, _ = cli(capsys, "export", folder, "--csv", tmp_path / "b.csv", "--projection", "none",
+                     "--cache-dir", tmp_path / "clean")
+    a, b = (sorted(read_csv(tmp_path / n)[1:]) for n in ("a.csv", "b.csv"))
+    assert [r[0] for r in a] == [r[0] for r in b] == paths
+    np.testing.assert_allclose(np.array(a)[:, 1:].astype(float), np.array(b)[:, 1:].astype(float), atol=1e-6)
+
+
+def test_cache_folder_that_is_a_file_exits_1_with_one_line(shapes, tmp_path, capsys):
+    folder, _ = shapes
+    (tmp_path / "not-a-folder").write_text("")
+    code, _, err = cli(capsys, "encode", folder, "--cache-dir", tmp_path / "not-a-folder", json_out=False)
+    line = one_line_error(err)
+    assert code == 1 and str(tmp_path / "not-a-folder") in line
+    assert "--cache-dir" in line and "Errno" not in line  # says what to do, not raw errno text
