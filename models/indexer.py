@@ -83,24 +83,61 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
         progress.kept = _prune(store, model_id, roots, files, skipped, prune_missing)
     cached, todo = store.partition(model_id, files)
     progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
-    failed: set[str] = set()
-    for batch_files, tensors, problems in _decoded_batches(todo, encoder, batch_size, decode_workers):
-        if tensors:
-            import torch
+    encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
+    yield from encode(todo)
 
-            store.add_batch(model_id, batch_files, encoder.encode_images(torch.stack(tensors)))
-        failed.update(p.path for p in problems)
-        progress.skipped.extend(problems)
-        progress.embedded += len(batch_files)
-        progress.done += len(batch_files) + len(problems)
-        progress.seconds = time.perf_counter() - start
-        yield progress
-
-    good = [f.path for f in files if f.path not in failed]
-    collection = Collection(good, store.load(model_id, good), encoder.key)
+    good = [f.path for f in files if f.path not in encode.failed]
+    found, embeddings = store.load_found(model_id, good)
+    if len(found) < len(good):  # another process deleted rows after partition: encode those again
+        missing = [good[i] for i in sorted(set(range(len(good))) - set(found))]
+        vanished = _restat(missing)  # those whose files are gone drop out, as the other process decided
+        progress.total -= len(missing) - len(vanished)
+        progress.reused -= len(missing)
+        progress.done -= len(missing)
+        yield from encode(vanished)
+        found, embeddings = store.load_found(model_id, good)
+    collection = Collection([good[i] for i in found], embeddings, encoder.key)
     progress.stage, progress.seconds = "done", time.perf_counter() - start
     yield progress
     return collection
+
+
+class _Encoding:
+    """Encodes lists of files batch by batch into the store, yielding ``progress`` after each."""
+
+    def __init__(self, encoder: Encoder, store: EmbeddingStore, model_id: int, batch_size: int,
+                 decode_workers: int | None, progress: IndexProgress, start: float) -> None:
+        self.encoder, self.store, self.model_id = encoder, store, model_id
+        self.batch_size, self.decode_workers = batch_size, decode_workers
+        self.progress, self.start = progress, start
+        self.failed: set[str] = set()  # paths that could not be decoded
+
+    def __call__(self, todo: Sequence[ImageFile]) -> Generator[IndexProgress, None, None]:
+        progress = self.progress
+        for batch_files, tensors, problems in _decoded_batches(todo, self.encoder, self.batch_size,
+                                                               self.decode_workers):
+            if tensors:
+                import torch
+
+                self.store.add_batch(self.model_id, batch_files, self.encoder.encode_images(torch.stack(tensors)))
+            self.failed.update(p.path for p in problems)
+            progress.skipped.extend(problems)
+            progress.embedded += len(batch_files)
+            progress.done += len(batch_files) + len(problems)
+            progress.seconds = time.perf_counter() - self.start
+            yield progress
+
+
+def _restat(paths: Iterable[str]) -> list[ImageFile]:
+    """The files among ``paths`` that still exist, with their size and mtime as they are now."""
+    files = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # deleted since the scan: the other process was right to forget it
+        files.append(ImageFile(path, info.st_size, info.st_mtime_ns))
+    return files
 
 
 def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Sequence[ImageFile],
@@ -144,7 +181,8 @@ def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Enco
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
     done, _ = store.partition(model_id, files)
     good = [f.path for f in done]
-    return Collection(good, store.load(model_id, good), encoder.key)
+    found, embeddings = store.load_found(model_id, good)  # rows another process deleted meanwhile drop out
+    return Collection([good[i] for i in found], embeddings, encoder.key)
 
 
 def _decoded_batches(todo: Sequence[ImageFile], encoder: Encoder, batch_size: int, workers: int | None):

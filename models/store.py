@@ -226,22 +226,32 @@ class EmbeddingStore:
     @translated
     def load(self, model_id: int, paths: Sequence[str]) -> np.ndarray:
         """Embeddings (float32, N x D) in the order of `paths`; KeyError naming the first missing path."""
+        found, embeddings = self.load_found(model_id, paths)
+        if len(found) < len(paths):
+            missing = next(i for i, j in enumerate([*found, len(paths)]) if i != j)
+            raise KeyError(f"no cached embedding for {paths[missing]!r}")
+        return embeddings
+
+    @translated
+    def load_found(self, model_id: int, paths: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        """(positions in `paths` that have a row, their embeddings as float32 len(found) x D), in one read.
+
+        Another process may delete rows between a partition() and this call (it pruned a file
+        deleted meanwhile); the caller decides what to do with what is missing.
+        """
         dim = self._dim(model_id)
         rows = ((i, os.fsencode(p), None, None) for i, p in enumerate(paths))
         with self._probe(rows) as conn:
             found = conn.execute(
-                """SELECT p.idx, e.vector FROM temp.probe AS p LEFT JOIN embeddings AS e
+                """SELECT p.idx, e.vector FROM temp.probe AS p JOIN embeddings AS e
                    ON e.model_id = ? AND e.path = p.path ORDER BY p.idx""",
                 (model_id,),
             ).fetchall()
-        blobs = []
-        for idx, blob in found:
-            if blob is None:
-                raise KeyError(f"no cached embedding for {paths[idx]!r}")
-            blobs.append(blob)
-        self._check_lengths(paths, blobs, dim)  # before decoding: frombuffer would fail or misalign
+        positions = [idx for idx, _ in found]
+        blobs = [blob for _, blob in found]
+        self._check_lengths([paths[i] for i in positions], blobs, dim)  # before decoding
         flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
-        return flat.reshape(len(paths), dim).astype(np.float32)
+        return positions, flat.reshape(len(blobs), dim).astype(np.float32)
 
     def _check_lengths(self, paths: Sequence[str], blobs: Sequence[bytes], dim: int) -> None:
         """CacheError naming the rows whose stored vector is not dim float32s long."""

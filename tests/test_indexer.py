@@ -218,3 +218,32 @@ def test_prune_false_deletes_nothing(folder, demo_encoder, tmp_path):
         f.unlink()
     collection, progress = index_folder(folder, demo_encoder, cache, prune=False)
     assert len(collection) == 43 and _count(cache, demo_encoder) == 48
+
+
+def test_rows_deleted_by_another_process_after_partition_do_not_lose_the_run(folder, demo_encoder, tmp_path,
+                                                                            monkeypatch):
+    cache = tmp_path / "c"
+    first, _ = index_folder(folder, demo_encoder, cache)
+    files = sorted(folder.glob("*.jpg"))
+    gone, still_there = files[0], files[1]
+    real_partition = EmbeddingStore.partition
+
+    def partition_then_race(self, model_id, scanned):
+        result = real_partition(self, model_id, scanned)
+        gone.unlink()  # meanwhile `encode PARENT/SUB` in another process prunes a deleted file …
+        with sqlite3.connect(self.path) as other:  # … and something else drops a row of a file still there
+            for path in (gone, still_there):
+                other.execute("DELETE FROM embeddings WHERE path = ?", (os.fsencode(str(path)),))
+        return result
+
+    monkeypatch.setattr(EmbeddingStore, "partition", partition_then_race)
+    collection, progress = index_folder(folder, demo_encoder, cache)  # was: KeyError from store.load
+    assert str(gone) not in collection.paths and len(collection) == 47
+    assert (progress.reused, progress.embedded) == (46, 1)
+    row = collection.index_of(still_there)
+    np.testing.assert_allclose(collection.embeddings[row], first.embeddings[first.index_of(still_there)],
+                               atol=1e-5)
+    monkeypatch.undo()
+    with EmbeddingStore(cache) as store:
+        model = store.model_id(demo_encoder.key, demo_encoder.identity, demo_encoder.dim)
+        assert store.count(model) == 47

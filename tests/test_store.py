@@ -433,3 +433,12 @@ def test_read_only_cache_folder_is_a_clear_error(tmp_path, existing):
     assert proc.returncode == 3, proc.stderr
     line = proc.stdout.strip()
     assert "\n" not in line and str(folder / DB_NAME) in line and "writable" in line, line
+
+
+def test_load_found_reports_positions_and_skips_missing(store, model):
+    store.add_batch(model, files(["a.jpg", "c.jpg"]), vectors(2))
+    found, emb = store.load_found(model, ["/photos/c.jpg", "/photos/b.jpg", "/photos/a.jpg"])
+    assert found == [0, 2]
+    np.testing.assert_array_equal(emb, vectors(2)[[1, 0]])
+    with pytest.raises(KeyError, match="b.jpg"):
+        store.load(model, ["/photos/a.jpg", "/photos/b.jpg", "/photos/c.jpg"])
