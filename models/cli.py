@@ -3,7 +3,9 @@
 Every command indexes the folder first (only new or changed images are encoded; the rest come
 from the cache), then does its job. Progress bars go to stderr; ``--json`` prints one JSON
 document on stdout for scripts. Exit status: 0 when the run completed (skipped files are listed,
-not fatal), 2 for a usage error, 1 with a one-line reason for anything fatal.
+not fatal), 2 for a usage error, 1 with a one-line reason for anything fatal. File names in the
+text output go through ``display.printable`` (a newline or ESC in a name cannot forge a line or
+drive the terminal); the JSON output keeps them exact.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import sys
 import time
 from typing import Any, Sequence
 
+from clipscape.models.display import printable
 from clipscape.models.weights import ModelUnavailable
 
 PROG = "clipscape"
@@ -138,7 +141,7 @@ def _load(args):
 
     folder = os.path.abspath(args.folder)
     if not os.path.exists(folder):
-        raise Fatal(f"no such folder: {_show(args.folder)}")
+        raise Fatal(f"no such folder: {printable(args.folder)}")
     encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
     with EmbeddingStore(args.cache_dir) as store, _Bar(args, "encoding", "img") as bar:
         # Only encode deletes what the scan proved gone; search, similar, classify, export never delete.
@@ -150,7 +153,7 @@ def _load(args):
     summary = bar.last
     if not args.json:
         for s in summary.skipped:
-            print(f"skipped {_show(s.path)}: {s.reason}", file=sys.stderr)
+            print(f"skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
         for k in summary.kept:
             print(_kept_line(k), file=sys.stderr)
     return encoder, collection, summary
@@ -159,9 +162,9 @@ def _load(args):
 def _kept_line(kept) -> str:
     """Why cached embeddings were not deleted, and how to delete them if that is what is wanted."""
     if kept.reason == "empty":
-        return (f"kept {kept.rows} cached embeddings of {_show(kept.path)}: the folder came back empty "
+        return (f"kept {kept.rows} cached embeddings of {printable(kept.path)}: the folder came back empty "
                 f"(is its drive mounted?); {PROG} encode --prune-missing forgets them")
-    return f"kept {kept.rows} cached embeddings under {_show(kept.path)}: it could not be read"
+    return f"kept {kept.rows} cached embeddings under {printable(kept.path)}: it could not be read"
 
 
 def _summary(args, encoder, summary) -> dict[str, Any]:
@@ -205,11 +208,6 @@ class _Bar:
             self.bar.close()
 
 
-def _show(path: str) -> str:
-    """A path printable on any terminal (undecodable bytes shown as \\xNN)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 # --- commands ---------------------------------------------------------------------------------
 
 def cmd_encode(args) -> dict[str, Any]:
@@ -236,7 +234,7 @@ def cmd_similar(args) -> dict[str, Any]:
     try:
         index = collection.index_of(args.image)
     except ValueError:
-        raise Fatal(f"{_show(args.image)} is not among the indexed images of {_show(args.folder)}") from None
+        raise Fatal(f"{printable(args.image)} is not among the indexed images of {printable(args.folder)}") from None
     hits = similar(collection, index, args.top)
     return _hits_result(args, encoder, summary, hits, {"image": collection.paths[index]})
 
@@ -244,7 +242,7 @@ def cmd_similar(args) -> dict[str, Any]:
 def _hits_result(args, encoder, summary, hits, query: dict) -> dict[str, Any]:
     out = _summary(args, encoder, summary) | query
     out["results"] = [{"rank": r + 1, "path": h.path, "score": round(h.score, 6)} for r, h in enumerate(hits)]
-    out["text"] = "\n".join(f"{r + 1:4d}  {h.score:.4f}  {_show(h.path)}" for r, h in enumerate(hits))
+    out["text"] = "\n".join(f"{r + 1:4d}  {h.score:.4f}  {printable(h.path)}" for r, h in enumerate(hits))
     return out
 
 
@@ -260,7 +258,7 @@ def cmd_classify(args) -> dict[str, Any]:
     conf = result.confidence
     out["results"] = [{"path": p, "class": result.label(i), "probability": round(float(conf[i]), 6)}
                       for i, p in enumerate(collection.paths)]
-    lines = [f"{result.label(i):>12}  {conf[i]:.3f}  {_show(p)}" for i, p in enumerate(collection.paths)]
+    lines = [f"{printable(result.label(i)):>12}  {conf[i]:.3f}  {printable(p)}" for i, p in enumerate(collection.paths)]
     lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in out["counts"].items()))
     out["text"] = "\n".join(lines)
     return out
@@ -274,9 +272,9 @@ def cmd_export(args) -> dict[str, Any]:
 
     out_path = os.path.abspath(args.csv)
     if not os.path.isdir(os.path.dirname(out_path)):
-        raise Fatal(f"cannot write {_show(args.csv)}: its folder does not exist")
+        raise Fatal(f"cannot write {printable(args.csv)}: its folder does not exist")
     if os.path.isdir(out_path):
-        raise Fatal(f"cannot write {_show(args.csv)}: it is a folder")
+        raise Fatal(f"cannot write {printable(args.csv)}: it is a folder")
     encoder, collection, summary = _load(args)
     started = time.perf_counter()
     coords = project(collection.embeddings, args.projection, seed=args.seed)
@@ -294,7 +292,7 @@ def cmd_export(args) -> dict[str, Any]:
     out = _summary(args, encoder, summary)
     out.update({"csv": out_path, "rows": len(collection), "projection": args.projection,
                 "export_seconds": round(time.perf_counter() - started, 3)})
-    out["text"] = f"wrote {len(collection)} rows to {_show(out_path)}"
+    out["text"] = f"wrote {len(collection)} rows to {printable(out_path)}"
     return out
 
 

@@ -534,3 +534,33 @@ def test_cache_folder_that_is_a_file_exits_1_with_one_line(shapes, tmp_path, cap
     line = one_line_error(err)
     assert code == 1 and str(tmp_path / "not-a-folder") in line
     assert "--cache-dir" in line and "Errno" not in line  # says what to do, not raw errno text
+
+
+# --- hostile file names in the text output ----------------------------------------------------
+
+def test_control_characters_in_names_cannot_forge_lines_or_reach_the_terminal(shapes_folder, tmp_path, capsys):
+    if sys.platform == "win32":
+        pytest.skip("Windows file names cannot hold control characters")
+    folder = tmp_path / "hostile"
+    picked = small_folder(shapes_folder, folder)
+    forged = folder / "x.jpg\n   1  1.0000  forged.jpg"
+    picked["red"].rename(forged)
+    escape = folder / "\x1b]0;owned\x07\x1b[2J.jpg"
+    picked["green"].rename(escape)
+    (folder / "bad\nname\x1b[31m.jpg").write_text("not an image")
+
+    code, text, err = cli(capsys, "search", folder, "a red circle", "--top", "3", json_out=False)
+    assert code == 0
+    lines = text.rstrip("\n").split("\n")
+    assert len(lines) == 3 and all(line.startswith(f"{rank:4d}  ") for rank, line in enumerate(lines, 1))
+    assert "\x1b" not in text + err and "\x07" not in text + err
+    assert any(line.endswith("x.jpg\\n   1  1.0000  forged.jpg") for line in lines)
+    skipped = [line for line in err.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1 and "bad\\nname\\x1b[31m.jpg" in skipped[0]
+
+    code, text, _ = cli(capsys, "classify", folder, "--classes", "red,green,blue", "--single-template",
+                        json_out=False)
+    assert code == 0 and "\x1b" not in text and len(text.rstrip("\n").split("\n")) == 3 + 1  # rows + counts
+
+    code, out, _ = cli(capsys, "search", folder, "a red circle", "--top", "3")
+    assert {r["path"] for r in out["results"]} >= {str(forged), str(escape)}  # JSON keeps the names exact
