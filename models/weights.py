@@ -75,7 +75,7 @@ def _resolve_hf(hf_hub: str, name: str, tag: str, cache_dir: str | None, tqdm_cl
         hit = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
         if isinstance(hit, str):
             return Path(hit)
-    _require_network(_hf_endpoint_host(), name, tag)
+    _require_network(os.environ.get("HF_ENDPOINT") or f"https://{HF_HUB_HOST}", name, tag)
     last_error: Exception | None = None
     for filename in names:
         try:
@@ -92,20 +92,31 @@ def _resolve_url(url: str, name: str, tag: str, cache_dir: str | None) -> Path:
     target = Path(cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
     if target.is_file():
         return target
-    _require_network(urllib.parse.urlparse(url).hostname or "", name, tag)
+    _require_network(url, name, tag)
     return Path(open_clip.download_pretrained_from_url(url, cache_dir=cache_dir))
 
 
-def _hf_endpoint_host() -> str:
-    endpoint = os.environ.get("HF_ENDPOINT", f"https://{HF_HUB_HOST}")
-    return urllib.parse.urlparse(endpoint).hostname or HF_HUB_HOST
+def endpoint_address(url: str) -> tuple[str, int, str]:
+    """(host, port, scheme) a download from ``url`` connects to: its own port, else 80 for http, 443 else.
+
+    A mirror given as HF_ENDPOINT=http://mirror:8080 is dialled there, not at port 443.
+    """
+    parsed = urllib.parse.urlparse(url if "//" in url else f"https://{url}")
+    scheme = (parsed.scheme or "https").lower()
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ModelUnavailable(f"the download address {url!r} has a bad port number") from None
+    return parsed.hostname or HF_HUB_HOST, port or (80 if scheme == "http" else 443), scheme
 
 
-def _require_network(host: str, name: str, tag: str) -> None:
+def _require_network(url: str, name: str, tag: str) -> None:
+    """Return if the download host of ``url`` answers; ModelUnavailable with a fix-it message if not."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         reason = "HF_HUB_OFFLINE is set"
     else:
-        reason = probe(host)
+        host, port, scheme = endpoint_address(url)
+        reason = probe(host, port, scheme=scheme)
         if reason is None:
             return
     raise ModelUnavailable(
@@ -114,9 +125,10 @@ def _require_network(host: str, name: str, tag: str) -> None:
         f"--model local-dir:FOLDER, --model ARCH --pretrained FILE.safetensors, or --model demo.")
 
 
-def probe(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """None if ``host`` (or the configured HTTPS proxy) accepts a TCP connection, else the reason."""
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+def probe(host: str, port: int = 443, timeout: float = PROBE_TIMEOUT_S, scheme: str = "https") -> str | None:
+    """None if ``host``:``port`` (or the proxy configured for ``scheme``) accepts a TCP connection, else the reason."""
+    names = ("HTTP_PROXY", "http_proxy") if scheme == "http" else ("HTTPS_PROXY", "https_proxy")
+    proxy = next((os.environ[n] for n in names if os.environ.get(n)), None)
     if proxy:
         parsed = urllib.parse.urlparse(proxy if "//" in proxy else f"http://{proxy}")
         host, port = parsed.hostname or host, parsed.port or 8080
