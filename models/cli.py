@@ -127,8 +127,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished batches are cached, rerun to resume", file=sys.stderr)
         return 130
-    _emit(args, result)
+    try:
+        _emit(args, result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `clipscape search … | head -1`: the reader has all it wanted
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     return 0
+
+
+# What a shell reports for a command that SIGPIPE stopped (128 + 13), as for `cat`, `grep` & co.
+EXIT_BROKEN_PIPE = 141
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 # --- shared steps -----------------------------------------------------------------------------
@@ -247,11 +266,8 @@ def _hits_result(args, encoder, summary, hits, query: dict) -> dict[str, Any]:
 
 
 def cmd_classify(args) -> dict[str, Any]:
-    from clipscape.models.zeroshot import zero_shot
-
     encoder, collection, summary = _load(args)
-    result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
-                       ensemble=not args.single_template)
+    result = _zero_shot(args, encoder, collection)
     out = _summary(args, encoder, summary)
     out["classes"] = args.class_list
     out["counts"] = result.counts()
@@ -268,27 +284,25 @@ def cmd_export(args) -> dict[str, Any]:
     from clipscape.models.export import write_csv
     from clipscape.models.projection import project
     from clipscape.models.search import text_scores
-    from clipscape.models.zeroshot import zero_shot
 
     out_path = os.path.abspath(args.csv)
-    if not os.path.isdir(os.path.dirname(out_path)):
-        raise Fatal(f"cannot write {printable(args.csv)}: its folder does not exist")
-    if os.path.isdir(out_path):
-        raise Fatal(f"cannot write {printable(args.csv)}: it is a folder")
+    _check_writable(args.csv, out_path)  # before encoding: a wrong target must not cost an hour
     encoder, collection, summary = _load(args)
     started = time.perf_counter()
     coords = project(collection.embeddings, args.projection, seed=args.seed)
     labels = probs = scores = None
     if args.classes is not None:
-        result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
-                           ensemble=not args.single_template)
+        result = _zero_shot(args, encoder, collection)
         labels, probs = result.labels, result.confidence
     if args.query is not None:
         scores = text_scores(collection, encoder, args.query)
     with _Bar(args, "writing CSV", "row") as bar:
-        write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
-                  probabilities=probs, scores=scores,
-                  progress=lambda done, total: bar.update(_Rows(done, total)))
+        try:
+            write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
+                      probabilities=probs, scores=scores,
+                      progress=lambda done, total: bar.update(_Count(done, total)))
+        except OSError as e:  # the disk filled up, the folder went away: name the user's file, not the temp one
+            raise Fatal(f"cannot write {printable(args.csv)}: {_reason(e)}") from e
     out = _summary(args, encoder, summary)
     out.update({"csv": out_path, "rows": len(collection), "projection": args.projection,
                 "export_seconds": round(time.perf_counter() - started, 3)})
@@ -296,10 +310,42 @@ def cmd_export(args) -> dict[str, Any]:
     return out
 
 
-class _Rows:
-    """Adapts export progress to the progress bar's IndexProgress-like interface."""
+def _check_writable(given: str, path: str) -> None:
+    """Fatal, naming the path as the user gave it, unless a file can be created beside ``path``."""
+    import tempfile
 
-    stage = "export"
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise Fatal(f"cannot write {printable(given)}: its folder does not exist")
+    if os.path.isdir(path):
+        raise Fatal(f"cannot write {printable(given)}: it is a folder")
+    try:  # the real test: permissions, a read-only mount, ACLs (os.access says yes to root)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise Fatal(f"cannot write {printable(given)}: {_reason(e)}") from None
+
+
+def _reason(e: OSError) -> str:
+    """An OS error's reason in lower case, without the errno number or a file name."""
+    return (e.strerror or str(e)).lower()
+
+
+def _zero_shot(args, encoder, collection):
+    """The classification for --classes, with prompt embeddings cached in the store and a progress bar."""
+    from clipscape.models.store import EmbeddingStore
+    from clipscape.models.zeroshot import CachedTextEncoder, zero_shot
+
+    with EmbeddingStore(args.cache_dir) as store, _Bar(args, "class prompts", "prompt") as bar:
+        return zero_shot(collection.embeddings, CachedTextEncoder(encoder, store), args.class_list,
+                         args.threshold, ensemble=not args.single_template,
+                         progress=lambda done, total: bar.update(_Count(done, total)))
+
+
+class _Count:
+    """Adapts (done, total) progress to the progress bar's IndexProgress-like interface."""
+
+    stage = "count"
 
     def __init__(self, done: int, total: int):
         self.done, self.total = done, total

@@ -564,3 +564,49 @@ def test_control_characters_in_names_cannot_forge_lines_or_reach_the_terminal(sh
 
     code, out, _ = cli(capsys, "search", folder, "a red circle", "--top", "3")
     assert {r["path"] for r in out["results"]} >= {str(forged), str(escape)}  # JSON keeps the names exact
+
+
+# --- smaller faults ---------------------------------------------------------------------------
+
+def test_closed_stdout_exits_quietly(shapes, shared_cache):
+    folder, _ = shapes
+    if not SCRIPT.exists():
+        pytest.skip(f"console script not installed at {SCRIPT}")
+    argv = [str(SCRIPT), "search", str(folder), "a red circle", "--top", "40", *MODEL, "--cache-dir", str(shared_cache)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `| head -0` would: the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141  # what a shell shows for a command stopped by SIGPIPE
+    assert "Traceback" not in err and "BrokenPipe" not in err and err == ""
+
+
+def test_csv_into_a_read_only_folder_fails_before_encoding_naming_the_users_path(shapes, tmp_path):
+    from conftest import run_unprivileged
+
+    folder, _ = shapes
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    cache = tmp_path / "c"
+    try:
+        proc = run_unprivileged([sys.executable, "-m", "clipscape.models.cli", "export", folder, "--csv",
+                                 locked / "out.csv", *MODEL, "--cache-dir", cache],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 1
+    line = one_line_error(proc.stderr)
+    assert line == f"clipscape: error: cannot write {locked / 'out.csv'}: permission denied"
+    assert not cache.exists()  # refused before the model was loaded or anything encoded
+    assert list(locked.iterdir()) == []
+
+
+def test_many_classes_show_progress(shapes, shared_cache, capsys):
+    folder, _ = shapes
+    capsys.readouterr()
+    classes = ",".join(f"thing {i}" for i in range(500))
+    code = main(["classify", str(folder), "--classes", classes, "--single-template", "--model", "demo",
+                 "--cache-dir", str(shared_cache), "--json"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "class prompts" in err and "500/500" in err, err[-500:]
