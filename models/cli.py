@@ -9,7 +9,6 @@ drive the terminal); the JSON output keeps them exact.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -17,88 +16,13 @@ import sys
 import time
 from typing import Any, Sequence
 
+from clipscape.models.cli_args import PROG, add_model_arguments, build_parser  # noqa: F401 (re-exported)
 from clipscape.models.display import printable
 from clipscape.models.weights import ModelUnavailable
-
-PROG = "clipscape"
 
 
 class Fatal(Exception):
     """A one-line, user-facing reason to stop with exit status 1."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("model and cache")
-    g.add_argument("--model", default=None,
-                   help="open_clip model name (default ViT-B-32), 'local-dir:FOLDER', or 'demo' (bundled, offline)")
-    g.add_argument("--pretrained", default=None,
-                   help="pretrained tag (default laion2b_s34b_b79k for ViT-B-32) or a checkpoint file")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    g.add_argument("--batch-size", type=_positive, default=32, metavar="N")
-    g.add_argument("--decode-workers", type=_positive, default=None, metavar="N",
-                   help="threads decoding images ahead of the model (default: up to 4, by CPU count)")
-    g.add_argument("--cache-dir", default=None,
-                   help="where embeddings are cached (default: $CLIPSCAPE_CACHE_DIR or the user cache dir)")
-    g.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
-    g.add_argument("--json", action="store_true", help="print a JSON document on stdout")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    parser = argparse.ArgumentParser(prog=PROG, description="Explore a folder of images with a CLIP model.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("encode", parents=[common], help="embed every image of FOLDER into the cache")
-    p.add_argument("folder")
-    p.add_argument("--prune-missing", action="store_true",
-                   help="also forget the cached embeddings of a folder that came back empty "
-                        "(by default they are kept: an unmounted drive looks empty)")
-    p = sub.add_parser("search", parents=[common], help="rank images by similarity to a caption")
-    p.add_argument("folder")
-    p.add_argument("caption")
-    p.add_argument("--top", type=_positive, default=10, metavar="K")
-    p = sub.add_parser("similar", parents=[common], help="images most similar to IMAGE")
-    p.add_argument("folder")
-    p.add_argument("image")
-    p.add_argument("--top", type=_positive, default=10, metavar="K")
-    p = sub.add_parser("classify", parents=[common], help="zero-shot class for every image")
-    p.add_argument("folder")
-    _class_args(p, required=True)
-    p = sub.add_parser("export", parents=[common], help="write embeddings, map, classes, scores to CSV")
-    p.add_argument("folder")
-    p.add_argument("--csv", required=True, metavar="OUT", help="the CSV file to write")
-    _class_args(p, required=False)
-    p.add_argument("--query", default=None, help="add a 'score' column: similarity to this caption")
-    p.add_argument("--projection", choices=("umap", "pca", "none"), default="umap")
-    p.add_argument("--seed", type=int, default=0, help="UMAP random seed (default 0)")
-    return parser
-
-
-def _class_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--classes", required=required, default=None,
-                   help='comma-separated class names, e.g. "cat,dog,car"')
-    p.add_argument("--threshold", type=_probability, default=0.0,
-                   help="below this probability an image is 'unknown' (0-1, default 0)")
-    p.add_argument("--single-template", action="store_true",
-                   help='use only "a photo of a {}." instead of the 80-prompt ensemble')
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

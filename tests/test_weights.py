@@ -4,7 +4,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from clipscape.models import weights
 from clipscape.models.weights import ModelUnavailable, endpoint_address
 
