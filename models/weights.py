@@ -16,6 +16,23 @@ from typing import Any
 
 PROBE_TIMEOUT_S = 3.0
 HF_HUB_HOST = "huggingface.co"
+# open_clip.pretrained's names for a hub repository's default files (importing it imports torch).
+HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
+HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
+
+# Where open_clip downloads the models the window's picker offers, so that for these the question
+# "cached, downloadable, or neither?" is answered before torch and open_clip are imported (about
+# 4 s): an offline user hears within a second. tests/test_weights.py checks every entry against
+# open_clip's own table, so an open_clip upgrade that moves one fails the tests, not a user.
+# Pairs not listed here are looked up in open_clip as before.
+KNOWN_HUB = {
+    ("ViT-B-32", "laion2b_s34b_b79k"): "laion/CLIP-ViT-B-32-laion2B-s34B-b79K/",
+    ("ViT-B-32", "openai"): "timm/vit_base_patch32_clip_224.openai/",
+    ("ViT-B-16", "laion2b_s34b_b88k"): "laion/CLIP-ViT-B-16-laion2B-s34B-b88K/",
+    ("ViT-L-14", "laion2b_s32b_b82k"): "laion/CLIP-ViT-L-14-laion2B-s32B-b82K/",
+    ("ViT-H-14", "laion2b_s32b_b79k"): "laion/CLIP-ViT-H-14-laion2B-s32B-b79K/",
+    ("MobileCLIP-S2", "datacompdr"): "apple/MobileCLIP-S2-OpenCLIP/",
+}
 
 
 class ModelUnavailable(RuntimeError):
@@ -39,8 +56,12 @@ def resolve(name: str, tag: str, cache_dir: str | None = None, tqdm_class: Any =
     """Return a local file with the weights for ``name``/``tag``, downloading them if not cached.
 
     Raises ModelUnavailable within about PROBE_TIMEOUT_S when the weights are not cached and the
-    download host cannot be reached.
+    download host cannot be reached. For the pairs in KNOWN_HUB this imports neither torch nor
+    open_clip.
     """
+    known = KNOWN_HUB.get((name, tag))
+    if known is not None:
+        return _resolve_hf(known, name, tag, cache_dir, tqdm_class)
     cfg = pretrained_config(name, tag)
     if cfg.get("file"):
         return Path(cfg["file"])
@@ -56,8 +77,6 @@ def _candidates(hf_hub: str) -> tuple[str, list[str]]:
 
     Mirrors open_clip.pretrained._get_safe_alternatives, so we look for the same files it would.
     """
-    from open_clip.pretrained import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
     repo, filename = os.path.split(hf_hub)
     filename = filename or HF_WEIGHTS_NAME
     if filename == HF_WEIGHTS_NAME:

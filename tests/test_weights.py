@@ -55,3 +55,51 @@ def test_plain_http_uses_http_proxy_not_https_proxy(listener, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")  # nothing listens on port 1
     assert weights.probe("mirror.invalid", 80, scheme="http") is None
     assert weights.probe("mirror.invalid", 443, scheme="https") is not None
+
+
+def test_known_hub_locations_match_open_clip():
+    import open_clip
+    from open_clip.pretrained import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    assert (weights.HF_SAFE_WEIGHTS_NAME, weights.HF_WEIGHTS_NAME) == (HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME)
+    for (name, tag), hub in weights.KNOWN_HUB.items():
+        assert open_clip.get_pretrained_cfg(name, tag).get("hf_hub") == hub, (name, tag)
+    from clipscape.models.encoder import DEFAULT_MODEL, DEFAULT_PRETRAINED
+
+    assert (DEFAULT_MODEL, DEFAULT_PRETRAINED) in weights.KNOWN_HUB
+
+
+OFFLINE_DEFAULT_MODEL = """
+import sys
+from clipscape.models.encoder import ModelSpec, load_encoder
+from clipscape.models.weights import ModelUnavailable
+try:
+    load_encoder(ModelSpec.parse(None), device="cpu")
+except ModelUnavailable as e:
+    print("unavailable:", e)
+print(sorted(m for m in ("torch", "open_clip") if m in sys.modules))
+"""
+
+
+def test_offline_default_model_is_refused_before_torch_is_imported(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HTTPS_PROXY", "https_proxy", "HF_HOME")}
+    env.update(HF_HUB_CACHE=str(tmp_path), HF_ENDPOINT="https://hub.clipscape-test.invalid", HF_HUB_OFFLINE="")
+    out = subprocess.run([sys.executable, "-c", OFFLINE_DEFAULT_MODEL], capture_output=True, text=True, env=env,
+                         timeout=60, check=True).stdout.splitlines()
+    assert out[0].startswith("unavailable: model ViT-B-32/laion2b_s34b_b79k is not downloaded yet")
+    assert out[-1] == "[]"  # was: ['open_clip', 'torch'], 4 s of imports before the 0.01 s check
+
+
+def test_a_cached_known_model_resolves_without_open_clip(tmp_path, monkeypatch):
+    snapshot = tmp_path / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / weights.HF_SAFE_WEIGHTS_NAME).write_bytes(b"weights")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc")
+    monkeypatch.setattr(weights, "pretrained_config", None)  # would raise if open_clip's table were asked
+    path = weights.resolve("ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path))
+    assert path == snapshot / weights.HF_SAFE_WEIGHTS_NAME
