@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
-from clipscape.models.weights import KNOWN_HUB, ModelUnavailable, pretrained_config, resolve
+from clipscape.models.file_hashes import cached_sha256, file_sha256  # noqa: F401 (file_sha256 re-exported)
+from clipscape.models.weights import (
+    KNOWN_HUB,
+    ModelUnavailable,
+    pretrained_config,
+    resolve,
+)
 from clipscape.resources import DEMO_MODEL
 
 log = logging.getLogger(__name__)
@@ -216,7 +221,7 @@ def _locate(spec: ModelSpec, cache_dir: str | None, tqdm_class: Any) -> tuple[st
         if not (folder / "open_clip_config.json").is_file():
             raise ModelUnavailable(f"{folder} is not an open_clip model folder (no open_clip_config.json)")
         weights = _weights_in(folder)
-        identity = {"source": "local-dir", "weights_sha256": file_sha256(weights)}
+        identity = {"source": "local-dir", "weights_sha256": cached_sha256(weights)}
         return f"{LOCAL_DIR}{folder}", None, {}, identity
     checkpoint = spec.pretrained is not None and (
         os.path.isfile(spec.pretrained) or os.sep in spec.pretrained or spec.pretrained.endswith(CHECKPOINT_SUFFIXES))
@@ -234,7 +239,7 @@ def _locate(spec: ModelSpec, cache_dir: str | None, tqdm_class: Any) -> tuple[st
         path = Path(spec.pretrained).expanduser()
         if not path.is_file():
             raise ModelUnavailable(f"checkpoint file not found: {path}")
-        return spec.name, str(path), {}, {"source": "file", "name": spec.name, "weights_sha256": file_sha256(path)}
+        return spec.name, str(path), {}, {"source": "file", "name": spec.name, "weights_sha256": cached_sha256(path)}
     cfg = pretrained_config(spec.name, spec.pretrained)
     path = path or resolve(spec.name, spec.pretrained, cache_dir=cache_dir, tqdm_class=tqdm_class)
     extra = {k: v for k, v in {
@@ -259,12 +264,3 @@ def _weights_in(folder: Path) -> Path:
 def _preprocess_identity(model: Any) -> dict[str, Any]:
     cfg = getattr(getattr(model, "visual", None), "preprocess_cfg", {}) or {}
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(cfg.items())}
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks (checkpoints can be gigabytes)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
