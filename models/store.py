@@ -149,14 +149,18 @@ class EmbeddingStore:
         dim = int(dim)
         if dim <= 0:
             raise ValueError(f"embedding dim must be positive, got {dim}")
-        with self._write_transaction() as conn:
-            row = conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                text = json.dumps(identity, sort_keys=True, default=str)
-                cursor = conn.execute(
-                    "INSERT INTO models (key, identity, dim) VALUES (?, ?, ?)", (key, text, dim)
-                )
-                row = (cursor.lastrowid, dim)
+        # Read first: a model already known needs no write lock (none is taken while another
+        # process encodes, and a read-only command then writes nothing at all).
+        row = self._conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            with self._write_transaction() as conn:
+                row = conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    text = json.dumps(identity, sort_keys=True, default=str)
+                    cursor = conn.execute(
+                        "INSERT INTO models (key, identity, dim) VALUES (?, ?, ?)", (key, text, dim)
+                    )
+                    row = (cursor.lastrowid, dim)
         model, stored_dim = row
         if stored_dim != dim:
             raise ValueError(f"model {key!r} is cached with dim {stored_dim}, not {dim}")

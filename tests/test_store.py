@@ -442,3 +442,21 @@ def test_load_found_reports_positions_and_skips_missing(store, model):
     np.testing.assert_array_equal(emb, vectors(2)[[1, 0]])
     with pytest.raises(KeyError, match="b.jpg"):
         store.load(model, ["/photos/a.jpg", "/photos/b.jpg", "/photos/c.jpg"])
+
+
+def test_known_model_needs_no_write_lock(tmp_path, monkeypatch):
+    import clipscape.models.store as store_module
+
+    with EmbeddingStore(tmp_path) as s:
+        known = s.model_id("k", {}, DIM)
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    writer = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    with EmbeddingStore(tmp_path) as reader:
+        writer.execute("BEGIN IMMEDIATE")  # another process is committing a batch
+        try:
+            assert reader.model_id("k", {}, DIM) == known  # was: waited, then "database is locked"
+            with pytest.raises(CacheError, match="locked"):
+                reader.model_id("new", {}, DIM)  # a new model does need the lock
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
