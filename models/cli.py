@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = COMMANDS[args.command](args)
     except (Fatal, ModelUnavailable, CacheError, OSError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished batches are cached, rerun to resume", file=sys.stderr)
@@ -58,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
     return 0
+
+
+def _message(e: Exception) -> str:
+    """One printable line for a fatal error; an OSError as "PATH: reason", not "[Errno 13] …: 'PATH'"."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{printable(e.filename)}: " if e.filename is not None else ""
+        return f"{where}{e.strerror.lower()}"
+    return printable(str(e)) if isinstance(e, OSError) else str(e)
 
 
 # What a shell reports for a command that SIGPIPE stopped (128 + 13), as for `cat`, `grep` & co.
@@ -79,27 +87,34 @@ def _drop_stdout() -> None:
 def _load(args):
     """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar."""
     from clipscape.models.encoder import ModelSpec, load_encoder
-    from clipscape.models.indexer import index, run
     from clipscape.models.store import EmbeddingStore
 
     folder = os.path.abspath(args.folder)
     if not os.path.exists(folder):
         raise Fatal(f"no such folder: {printable(args.folder)}")
-    encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
-    with EmbeddingStore(args.cache_dir) as store, _Bar(args, "encoding", "img") as bar:
-        # Only encode deletes what the scan proved gone; search, similar, classify, export never delete.
-        collection = run(index(folder, encoder, store, batch_size=args.batch_size,
-                               decode_workers=args.decode_workers, include_hidden=args.include_hidden,
-                               prune=args.command == "encode",
-                               prune_missing=getattr(args, "prune_missing", False)),
-                         bar.update)
-    summary = bar.last
+    with EmbeddingStore(args.cache_dir) as store:  # opened first: an unusable cache fails before the model loads
+        encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
+        collection, summary = _index(args, folder, encoder, store)
     if not args.json:
         for s in summary.skipped:
             print(f"skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
         for k in summary.kept:
             print(_kept_line(k), file=sys.stderr)
     return encoder, collection, summary
+
+
+def _index(args, folder: str, encoder, store):
+    """(collection, last IndexProgress) of indexing ``folder``, with a progress bar."""
+    from clipscape.models.indexer import index, run
+
+    with _Bar(args, "encoding", "img") as bar:
+        # Only encode deletes what the scan proved gone; search, similar, classify, export never delete.
+        collection = run(index(folder, encoder, store, batch_size=args.batch_size,
+                               decode_workers=args.decode_workers, include_hidden=args.include_hidden,
+                               prune=args.command == "encode",
+                               prune_missing=getattr(args, "prune_missing", False)),
+                         bar.update)
+    return collection, bar.last
 
 
 def _kept_line(kept) -> str:

@@ -535,6 +535,18 @@ def test_cache_folder_that_is_a_file_exits_1_with_one_line(shapes, tmp_path, cap
     line = one_line_error(err)
     assert code == 1 and str(tmp_path / "not-a-folder") in line
     assert "--cache-dir" in line and "Errno" not in line  # says what to do, not raw errno text
+    # the cache is opened before the model loads, so its error comes first (and at once)
+    capsys.readouterr()
+    code, _, err = main(["encode", str(folder), "--model", "local-dir:/no/such/model", "--quiet",
+                         "--cache-dir", str(tmp_path / "not-a-folder")]), None, capsys.readouterr().err
+    assert code == 1 and "embedding cache folder" in one_line_error(err)
+
+
+def test_os_errors_are_one_printable_line_without_errno():
+    from clipscape.models.cli import _message
+
+    assert _message(PermissionError(13, "Permission denied", "/x/\x1b[2Jy")) == "/x/\\x1b[2Jy: permission denied"
+    assert _message(OSError(28, "No space left on device")) == "no space left on device"
 
 
 # --- hostile file names in the text output ----------------------------------------------------
