@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generator, Iterable, Sequence, TypeVar
 
-
 from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.images import ImageLoadError, load_rgb
