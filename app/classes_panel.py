@@ -185,8 +185,9 @@ class ClassesPanel(QWidget):
                 item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsEnabled)
                 self._list.addItem(item)
                 item.setSelected(name in selected)
-        unknown = counts.get(UNKNOWN)
-        self._unknown.setText(f"{UNKNOWN}{COUNT_SEPARATOR}{unknown}" if unknown else "")
+        label = s.classification.unknown_label if s.classification is not None else s.unknown_label()
+        unknown = counts.get(label)
+        self._unknown.setText(f"{label}{COUNT_SEPARATOR}{unknown}" if unknown else "")
         self._unknown.setVisible(bool(unknown))
         with QSignalBlocker(self._ensemble):
             self._ensemble.setChecked(s.ensemble)

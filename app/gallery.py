@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
 from clipscape.app.settings import THUMBNAIL_SIZES
 from clipscape.app.thumbnails import ThumbnailCache
 from clipscape.models.display import printable, printable_name
-from clipscape.models.zeroshot import UNKNOWN
 
 ALL_CLASSES = "All classes"
 TEXT_LINES = 2          # name, then "score · class"
@@ -320,7 +319,7 @@ class Gallery(QWidget):
         s = self._session
         names = list(s.class_list.names)
         if s.classification is not None and (s.classification.best < 0).any():
-            names.append(UNKNOWN)
+            names.append(s.classification.unknown_label)
         with QSignalBlocker(self._filter_box):
             self._filter_box.clear()
             self._filter_box.addItem(ALL_CLASSES)

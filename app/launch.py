@@ -13,9 +13,10 @@ import os
 import sys
 from typing import Sequence
 
-PROG = "clipscape"
-HEADLESS = ("encode", "search", "similar", "classify", "export")
-from clipscape.resources import DEMO_IMAGES  # noqa: E402  (re-exported for tests and tools)
+from clipscape.models.cli_args import HEADLESS_COMMANDS as HEADLESS
+from clipscape.models.cli_args import PROG, add_model_arguments, add_version
+from clipscape.resources import DEMO_IMAGES  # (re-exported for tests and tools)
+
 DEMO_CLASSES = ("circle", "square", "triangle", "star")
 
 
@@ -37,11 +38,8 @@ def gui_parser() -> argparse.ArgumentParser:
         epilog=f"headless commands (no window): {PROG} {{{','.join(HEADLESS)}}} --help")
     parser.add_argument("paths", nargs="*", metavar="FOLDER",
                         help="folders or images to open; 'demo' opens the bundled sample set with the demo model")
-    parser.add_argument("--model", default=None, help="model for this session: 'demo', 'local-dir:FOLDER' "
-                        "or an open_clip name (default: the one chosen in the window last time)")
-    parser.add_argument("--pretrained", default=None, help="pretrained tag or checkpoint file for --model")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N")
+    add_model_arguments(parser)  # declared once, with the headless commands' (models/cli_args.py)
+    add_version(parser)
     return parser
 
 
@@ -52,8 +50,6 @@ def run_gui(args: argparse.Namespace) -> int:
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         gui_parser().error(f"no such file or folder: {missing[0]}")
-    if args.batch_size < 1:
-        gui_parser().error("--batch-size must be at least 1")
     model = ("demo", None) if demo else ((args.model, args.pretrained) if args.model else None)
 
     from PySide6.QtWidgets import QApplication

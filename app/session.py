@@ -26,9 +26,10 @@ from clipscape.app.model_choice import Choice, describe
 from clipscape.app.settings import Settings
 from clipscape.app.workers import JobRunner
 from clipscape.models.display import printable
-from clipscape.models.indexer import Collection, IndexProgress
+from clipscape.models.collection import Collection
+from clipscape.models.indexer import IndexProgress
 from clipscape.models.weights import ModelUnavailable
-from clipscape.models.zeroshot import UNKNOWN, Classification
+from clipscape.models.zeroshot import Classification, unknown_label
 
 COLOUR_MODES = ("class", "score", "cluster", "none")
 PREVIEW_INTERVAL_S = 5.0  # at least this long between maps of the encoded-so-far while encoding
@@ -338,9 +339,9 @@ class Session(DerivedState, QObject):
     def _apply_class_list(self, class_list: ClassList) -> None:
         """Undo/redo and every edit come here."""
         self.class_list = class_list
-        self.hidden = frozenset(h for h in self.hidden if h in class_list.names or h == UNKNOWN
+        self.hidden = frozenset(h for h in self.hidden if h in class_list.names or h == unknown_label(class_list.names)
                                 or h.startswith("cluster ") or h == UNCLUSTERED)
-        if self.class_filter is not None and self.class_filter not in (*class_list.names, UNKNOWN):
+        if self.class_filter is not None and self.class_filter not in (*class_list.names, unknown_label(class_list.names)):
             self.set_class_filter(None)
         if class_list.names:
             self._set_colour_mode("class")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipscape.models.indexer import Collection
-from clipscape.models.zeroshot import UNKNOWN
+from clipscape.models.collection import Collection
+from clipscape.models.zeroshot import unknown_label
 
 UNCLUSTERED = "unclustered"
 TOP_K = 10
@@ -38,6 +38,10 @@ class LegendEntry:
 class DerivedState:
     """Read-only views of a Session's state (see the module docstring)."""
 
+    def unknown_label(self) -> str:
+        """What the images below the unknown threshold are called ("(unknown)" if a class is "unknown")."""
+        return unknown_label(self.class_list.names)
+
     def legend_labels(self) -> tuple[list[str], np.ndarray, list[int | None]]:
         """(labels, per-row index into labels, palette slot per label) for the colour mode's legend."""
         n = len(self.collection) if self.collection is not None else 0
@@ -45,7 +49,7 @@ class DerivedState:
             names = list(self.classification.classes)
             slots = [self.class_list.slot(x) if x in self.class_list.names else None for x in names]
             best = self.classification.best
-            return names + [UNKNOWN], np.where(best < 0, len(names), best), slots + [None]
+            return names + [self.classification.unknown_label], np.where(best < 0, len(names), best), slots + [None]
         if self.colour_mode == "cluster" and self.cluster_ids is not None:
             k = int(self.cluster_ids.max()) + 1 if len(self.cluster_ids) else 0
             ids = self.cluster_ids
@@ -92,10 +96,11 @@ class DerivedState:
             keep &= chosen
         if self.class_filter is not None:
             c = self.classification
-            if c is None or (self.class_filter != UNKNOWN and self.class_filter not in c.classes):
+            unknown = c is not None and self.class_filter == c.unknown_label
+            if c is None or (not unknown and self.class_filter not in c.classes):
                 keep[:] = False
             else:
-                keep &= c.best == (c.classes.index(self.class_filter) if self.class_filter != UNKNOWN else -1)
+                keep &= c.best == (-1 if unknown else c.classes.index(self.class_filter))
         return order[keep[order]]
 
     def describe_class(self, row: int) -> str | None:
@@ -105,7 +110,7 @@ class DerivedState:
             return None
         guess = c.classes[int(np.argmax(c.probabilities[row]))]
         p = float(c.confidence[row])
-        return f"{c.label(row)} ({p:.2f})" if c.best[row] >= 0 else f"{UNKNOWN} (best guess: {guess}, {p:.2f})"
+        return f"{c.label(row)} ({p:.2f})" if c.best[row] >= 0 else f"{c.unknown_label} (best guess: {guess}, {p:.2f})"
 
 
 def same_image(old: Collection | None, new: Collection | None, row: int) -> int:

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from clipscape.app.workers import Job
-from clipscape.models.indexer import Collection, IndexProgress
+from clipscape.models.collection import Collection
+from clipscape.models.indexer import IndexProgress
 from clipscape.models.umap_process import UmapProcess
 
 

@@ -3,11 +3,12 @@
 Every command indexes the folder first (only new or changed images are encoded; the rest come
 from the cache), then does its job. Progress bars go to stderr; ``--json`` prints one JSON
 document on stdout for scripts. Exit status: 0 when the run completed (skipped files are listed,
-not fatal), 2 for a usage error, 1 with a one-line reason for anything fatal.
+not fatal), 2 for a usage error, 1 with a one-line reason for anything fatal. File names in the
+text output go through ``display.printable`` (a newline or ESC in a name cannot forge a line or
+drive the terminal); the JSON output keeps them exact.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -15,84 +16,13 @@ import sys
 import time
 from typing import Any, Sequence
 
+from clipscape.models.cli_args import PROG, add_model_arguments, build_parser  # noqa: F401 (re-exported)
+from clipscape.models.display import printable
 from clipscape.models.weights import ModelUnavailable
-
-PROG = "clipscape"
 
 
 class Fatal(Exception):
     """A one-line, user-facing reason to stop with exit status 1."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("model and cache")
-    g.add_argument("--model", default=None,
-                   help="open_clip model name (default ViT-B-32), 'local-dir:FOLDER', or 'demo' (bundled, offline)")
-    g.add_argument("--pretrained", default=None,
-                   help="pretrained tag (default laion2b_s34b_b79k for ViT-B-32) or a checkpoint file")
-    g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    g.add_argument("--batch-size", type=_positive, default=32, metavar="N")
-    g.add_argument("--decode-workers", type=_positive, default=None, metavar="N",
-                   help="threads decoding images ahead of the model (default: up to 4, by CPU count)")
-    g.add_argument("--cache-dir", default=None,
-                   help="where embeddings are cached (default: $CLIPSCAPE_CACHE_DIR or the user cache dir)")
-    g.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
-    g.add_argument("--json", action="store_true", help="print a JSON document on stdout")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    parser = argparse.ArgumentParser(prog=PROG, description="Explore a folder of images with a CLIP model.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("encode", parents=[common], help="embed every image of FOLDER into the cache")
-    p.add_argument("folder")
-    p = sub.add_parser("search", parents=[common], help="rank images by similarity to a caption")
-    p.add_argument("folder")
-    p.add_argument("caption")
-    p.add_argument("--top", type=_positive, default=10, metavar="K")
-    p = sub.add_parser("similar", parents=[common], help="images most similar to IMAGE")
-    p.add_argument("folder")
-    p.add_argument("image")
-    p.add_argument("--top", type=_positive, default=10, metavar="K")
-    p = sub.add_parser("classify", parents=[common], help="zero-shot class for every image")
-    p.add_argument("folder")
-    _class_args(p, required=True)
-    p = sub.add_parser("export", parents=[common], help="write embeddings, map, classes, scores to CSV")
-    p.add_argument("folder")
-    p.add_argument("--csv", required=True, metavar="OUT", help="the CSV file to write")
-    _class_args(p, required=False)
-    p.add_argument("--query", default=None, help="add a 'score' column: similarity to this caption")
-    p.add_argument("--projection", choices=("umap", "pca", "none"), default="umap")
-    p.add_argument("--seed", type=int, default=0, help="UMAP random seed (default 0)")
-    return parser
-
-
-def _class_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--classes", required=required, default=None,
-                   help='comma-separated class names, e.g. "cat,dog,car"')
-    p.add_argument("--threshold", type=_probability, default=0.0,
-                   help="below this probability an image is 'unknown' (0-1, default 0)")
-    p.add_argument("--single-template", action="store_true",
-                   help='use only "a photo of a {}." instead of the 80-prompt ensemble')
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,13 +46,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = COMMANDS[args.command](args)
     except (Fatal, ModelUnavailable, CacheError, OSError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished batches are cached, rerun to resume", file=sys.stderr)
         return 130
-    _emit(args, result)
+    try:
+        _emit(args, result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `clipscape search … | head -1`: the reader has all it wanted
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     return 0
+
+
+def _message(e: Exception) -> str:
+    """One printable line for a fatal error; an OSError as "PATH: reason", not "[Errno 13] …: 'PATH'"."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{printable(e.filename)}: " if e.filename is not None else ""
+        return f"{where}{e.strerror.lower()}"
+    return printable(str(e)) if isinstance(e, OSError) else str(e)
+
+
+# What a shell reports for a command that SIGPIPE stopped (128 + 13), as for `cat`, `grep` & co.
+EXIT_BROKEN_PIPE = 141
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 # --- shared steps -----------------------------------------------------------------------------
@@ -130,22 +87,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load(args):
     """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar."""
     from clipscape.models.encoder import ModelSpec, load_encoder
-    from clipscape.models.indexer import index, run
     from clipscape.models.store import EmbeddingStore
 
     folder = os.path.abspath(args.folder)
     if not os.path.exists(folder):
-        raise Fatal(f"no such folder: {_show(args.folder)}")
-    encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
-    with EmbeddingStore(args.cache_dir) as store, _Bar(args, "encoding", "img") as bar:
-        collection = run(index(folder, encoder, store, batch_size=args.batch_size,
-                               decode_workers=args.decode_workers, include_hidden=args.include_hidden),
-                         bar.update)
-    summary = bar.last
-    for s in summary.skipped:
-        if not args.json:
-            print(f"skipped {_show(s.path)}: {s.reason}", file=sys.stderr)
+        raise Fatal(f"no such folder: {printable(args.folder)}")
+    with EmbeddingStore(args.cache_dir) as store:  # opened first: an unusable cache fails before the model loads
+        encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
+        collection, summary = _index(args, folder, encoder, store)
+    if not args.json:
+        for s in summary.skipped:
+            print(f"skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
+        for k in summary.kept:
+            print(_kept_line(k), file=sys.stderr)
     return encoder, collection, summary
+
+
+def _index(args, folder: str, encoder, store):
+    """(collection, last IndexProgress) of indexing ``folder``, with a progress bar."""
+    from clipscape.models.indexer import index, run
+
+    with _Bar(args, "encoding", "img") as bar:
+        # Only encode deletes what the scan proved gone; search, similar, classify, export never delete.
+        collection = run(index(folder, encoder, store, batch_size=args.batch_size,
+                               decode_workers=args.decode_workers, include_hidden=args.include_hidden,
+                               prune=args.command == "encode",
+                               prune_missing=getattr(args, "prune_missing", False)),
+                         bar.update)
+    return collection, bar.last
+
+
+def _kept_line(kept) -> str:
+    """Why cached embeddings were not deleted, and how to delete them if that is what is wanted."""
+    if kept.reason == "empty":
+        return (f"kept {kept.rows} cached embeddings of {printable(kept.path)}: the folder came back empty "
+                f"(is its drive mounted?); {PROG} encode --prune-missing forgets them")
+    return f"kept {kept.rows} cached embeddings under {printable(kept.path)}: it could not be read"
 
 
 def _summary(args, encoder, summary) -> dict[str, Any]:
@@ -157,6 +134,7 @@ def _summary(args, encoder, summary) -> dict[str, Any]:
         "embedded": summary.embedded,
         "reused": summary.reused,
         "skipped": [{"path": s.path, "reason": s.reason} for s in summary.skipped],
+        "kept": [{"path": k.path, "rows": k.rows, "reason": k.reason} for k in summary.kept],
         "seconds": round(summary.seconds, 3),
         "images_per_second": round(summary.images_per_second, 2),
     }
@@ -188,11 +166,6 @@ class _Bar:
             self.bar.close()
 
 
-def _show(path: str) -> str:
-    """A path printable on any terminal (undecodable bytes shown as \\xNN)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 # --- commands ---------------------------------------------------------------------------------
 
 def cmd_encode(args) -> dict[str, Any]:
@@ -219,7 +192,7 @@ def cmd_similar(args) -> dict[str, Any]:
     try:
         index = collection.index_of(args.image)
     except ValueError:
-        raise Fatal(f"{_show(args.image)} is not among the indexed images of {_show(args.folder)}") from None
+        raise Fatal(f"{printable(args.image)} is not among the indexed images of {printable(args.folder)}") from None
     hits = similar(collection, index, args.top)
     return _hits_result(args, encoder, summary, hits, {"image": collection.paths[index]})
 
@@ -227,23 +200,20 @@ def cmd_similar(args) -> dict[str, Any]:
 def _hits_result(args, encoder, summary, hits, query: dict) -> dict[str, Any]:
     out = _summary(args, encoder, summary) | query
     out["results"] = [{"rank": r + 1, "path": h.path, "score": round(h.score, 6)} for r, h in enumerate(hits)]
-    out["text"] = "\n".join(f"{r + 1:4d}  {h.score:.4f}  {_show(h.path)}" for r, h in enumerate(hits))
+    out["text"] = "\n".join(f"{r + 1:4d}  {h.score:.4f}  {printable(h.path)}" for r, h in enumerate(hits))
     return out
 
 
 def cmd_classify(args) -> dict[str, Any]:
-    from clipscape.models.zeroshot import zero_shot
-
     encoder, collection, summary = _load(args)
-    result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
-                       ensemble=not args.single_template)
+    result = _zero_shot(args, encoder, collection)
     out = _summary(args, encoder, summary)
     out["classes"] = args.class_list
     out["counts"] = result.counts()
     conf = result.confidence
     out["results"] = [{"path": p, "class": result.label(i), "probability": round(float(conf[i]), 6)}
                       for i, p in enumerate(collection.paths)]
-    lines = [f"{result.label(i):>12}  {conf[i]:.3f}  {_show(p)}" for i, p in enumerate(collection.paths)]
+    lines = [f"{printable(result.label(i)):>12}  {conf[i]:.3f}  {printable(p)}" for i, p in enumerate(collection.paths)]
     lines.append("counts: " + ", ".join(f"{k} {v}" for k, v in out["counts"].items()))
     out["text"] = "\n".join(lines)
     return out
@@ -253,38 +223,68 @@ def cmd_export(args) -> dict[str, Any]:
     from clipscape.models.export import write_csv
     from clipscape.models.projection import project
     from clipscape.models.search import text_scores
-    from clipscape.models.zeroshot import zero_shot
 
     out_path = os.path.abspath(args.csv)
-    if not os.path.isdir(os.path.dirname(out_path)):
-        raise Fatal(f"cannot write {_show(args.csv)}: its folder does not exist")
-    if os.path.isdir(out_path):
-        raise Fatal(f"cannot write {_show(args.csv)}: it is a folder")
+    _check_writable(args.csv, out_path)  # before encoding: a wrong target must not cost an hour
     encoder, collection, summary = _load(args)
     started = time.perf_counter()
     coords = project(collection.embeddings, args.projection, seed=args.seed)
     labels = probs = scores = None
     if args.classes is not None:
-        result = zero_shot(collection.embeddings, encoder, args.class_list, args.threshold,
-                           ensemble=not args.single_template)
+        result = _zero_shot(args, encoder, collection)
         labels, probs = result.labels, result.confidence
     if args.query is not None:
         scores = text_scores(collection, encoder, args.query)
     with _Bar(args, "writing CSV", "row") as bar:
-        write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
-                  probabilities=probs, scores=scores,
-                  progress=lambda done, total: bar.update(_Rows(done, total)))
+        try:
+            write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
+                      probabilities=probs, scores=scores,
+                      progress=lambda done, total: bar.update(_Count(done, total)))
+        except OSError as e:  # the disk filled up, the folder went away: name the user's file, not the temp one
+            raise Fatal(f"cannot write {printable(args.csv)}: {_reason(e)}") from e
     out = _summary(args, encoder, summary)
     out.update({"csv": out_path, "rows": len(collection), "projection": args.projection,
                 "export_seconds": round(time.perf_counter() - started, 3)})
-    out["text"] = f"wrote {len(collection)} rows to {_show(out_path)}"
+    out["text"] = f"wrote {len(collection)} rows to {printable(out_path)}"
     return out
 
 
-class _Rows:
-    """Adapts export progress to the progress bar's IndexProgress-like interface."""
+def _check_writable(given: str, path: str) -> None:
+    """Fatal, naming the path as the user gave it, unless a file can be created beside ``path``."""
+    import tempfile
 
-    stage = "export"
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise Fatal(f"cannot write {printable(given)}: its folder does not exist")
+    if os.path.isdir(path):
+        raise Fatal(f"cannot write {printable(given)}: it is a folder")
+    try:  # the real test: permissions, a read-only mount, ACLs (os.access says yes to root)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise Fatal(f"cannot write {printable(given)}: {_reason(e)}") from None
+
+
+def _reason(e: OSError) -> str:
+    """An OS error's reason in lower case, without the errno number or a file name."""
+    return (e.strerror or str(e)).lower()
+
+
+def _zero_shot(args, encoder, collection):
+    """The classification for --classes, with prompt embeddings cached in the store and a progress bar."""
+    from clipscape.models.store import EmbeddingStore
+    from clipscape.models.zeroshot import CachedTextEncoder, zero_shot
+
+    with EmbeddingStore(args.cache_dir) as store, _Bar(args, "class prompts", "prompt") as bar:
+        return zero_shot(collection.embeddings, CachedTextEncoder(encoder, store), args.class_list,
+                         args.threshold, ensemble=not args.single_template,
+                         progress=lambda done, total: bar.update(_Count(done, total)))
+
+
+class _Count:
+    """Adapts (done, total) progress to the progress bar's IndexProgress-like interface."""
+
+    stage = "count"
 
     def __init__(self, done: int, total: int):
         self.done, self.total = done, total

@@ -14,36 +14,26 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Generator, Sequence, TypeVar
+from typing import Generator, Iterable, Sequence, TypeVar
 
-import numpy as np
-
+from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.pipeline import encoded_batches
 from clipscape.models.scan import ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
 
+__all__ = ["Collection", "IndexProgress", "Kept", "cached", "index", "run"]
+
 T = TypeVar("T")
 
 
-@dataclass
-class Collection:
-    """The images of one folder (or several) as the model sees them: paths + unit-length embeddings."""
+@dataclass(frozen=True)
+class Kept:
+    """Cached embeddings under ``path`` that were kept although the scan did not find their files."""
 
-    paths: list[str]
-    embeddings: np.ndarray  # N×D float32, rows L2-normalised
-    model_key: str = ""
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def index_of(self, path: str | os.PathLike) -> int:
-        """Row of ``path`` (absolute or as given); ValueError if it is not in the collection."""
-        target = os.path.abspath(os.fspath(path))
-        try:
-            return self.paths.index(target)
-        except ValueError:
-            raise ValueError(f"{path} is not among the indexed images") from None
+    path: str
+    rows: int
+    reason: str  # "unreadable": the scan could not read it; "empty": the folder came back empty
 
 
 @dataclass
@@ -57,6 +47,7 @@ class IndexProgress:
     reused: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    kept: list[Kept] = field(default_factory=list)  # cached rows the scan could not prove gone
 
     @property
     def images_per_second(self) -> float:
@@ -65,8 +56,15 @@ class IndexProgress:
 
 def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
           *, batch_size: int = 32, decode_workers: int | None = None, include_hidden: bool = False,
-          ) -> Generator[IndexProgress, None, Collection]:
-    """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection."""
+          prune: bool = True, prune_missing: bool = False) -> Generator[IndexProgress, None, Collection]:
+    """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection.
+
+    With ``prune`` (the default) the cache forgets the files the scan proved gone, and only
+    those: nothing at or under a path the scan reported as unreadable, and nothing of a root
+    folder that came back empty while the cache holds rows for it (an unmounted drive, an
+    unplugged disk) unless ``prune_missing``. What was kept is listed in ``progress.kept``.
+    ``prune=False`` deletes nothing (read-only commands).
+    """
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     roots = [os.path.abspath(os.fspath(p)) for p in roots]
@@ -77,28 +75,92 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     yield progress
 
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-    keep = {f.path for f in files}
-    for root in roots:
-        if os.path.isdir(root):
-            store.prune(model_id, root, keep)
+    if prune:
+        progress.kept = _prune(store, model_id, roots, files, skipped, prune_missing)
     cached, todo = store.partition(model_id, files)
     progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
-    failed: set[str] = set()
-    for batch_files, embeddings, problems in encoded_batches(todo, encoder, batch_size, decode_workers):
-        if batch_files:
-            store.add_batch(model_id, batch_files, embeddings)
-        failed.update(p.path for p in problems)
-        progress.skipped.extend(problems)
-        progress.embedded += len(batch_files)
-        progress.done += len(batch_files) + len(problems)
-        progress.seconds = time.perf_counter() - start
-        yield progress
+    encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
+    yield from encode(todo)
 
-    good = [f.path for f in files if f.path not in failed]
-    collection = Collection(good, store.load(model_id, good), encoder.key)
+    good = [f.path for f in files if f.path not in encode.failed]
+    found, embeddings = store.load_found(model_id, good)
+    if len(found) < len(good):  # another process deleted rows after partition: encode those again
+        missing = [good[i] for i in sorted(set(range(len(good))) - set(found))]
+        vanished = _restat(missing)  # those whose files are gone drop out, as the other process decided
+        progress.total -= len(missing) - len(vanished)
+        progress.reused -= len(missing)
+        progress.done -= len(missing)
+        yield from encode(vanished)
+        found, embeddings = store.load_found(model_id, good)
+    collection = Collection([good[i] for i in found], embeddings, encoder.key)
     progress.stage, progress.seconds = "done", time.perf_counter() - start
     yield progress
     return collection
+
+
+class _Encoding:
+    """Encodes lists of files batch by batch into the store, yielding ``progress`` after each."""
+
+    def __init__(self, encoder: Encoder, store: EmbeddingStore, model_id: int, batch_size: int,
+                 decode_workers: int | None, progress: IndexProgress, start: float) -> None:
+        self.encoder, self.store, self.model_id = encoder, store, model_id
+        self.batch_size, self.decode_workers = batch_size, decode_workers
+        self.progress, self.start = progress, start
+        self.failed: set[str] = set()  # paths that could not be decoded
+
+    def __call__(self, todo: Sequence[ImageFile]) -> Generator[IndexProgress, None, None]:
+        progress = self.progress
+        for batch_files, embeddings, problems in encoded_batches(todo, self.encoder, self.batch_size,
+                                                                 self.decode_workers):
+            if batch_files:
+                self.store.add_batch(self.model_id, batch_files, embeddings)
+            self.failed.update(p.path for p in problems)
+            progress.skipped.extend(problems)
+            progress.embedded += len(batch_files)
+            progress.done += len(batch_files) + len(problems)
+            progress.seconds = time.perf_counter() - self.start
+            yield progress
+
+
+def _restat(paths: Iterable[str]) -> list[ImageFile]:
+    """The files among ``paths`` that still exist, with their size and mtime as they are now."""
+    files = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # deleted since the scan: the other process was right to forget it
+        files.append(ImageFile(path, info.st_size, info.st_mtime_ns))
+    return files
+
+
+def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Sequence[ImageFile],
+           skipped: Sequence[Skipped], prune_missing: bool) -> list[Kept]:
+    """Delete the rows of files the scan proved gone under each root folder; return what was kept.
+
+    Every skipped path is spared (an unreadable folder's files were not seen, a file that could
+    not be stat'ed still exists). A root with no image found while the cache has rows for it
+    is left whole unless ``prune_missing``: one unplugged disk must not cost hours of encoding.
+    """
+    keep = {f.path for f in files}
+    spare = [s.path for s in skipped]
+    kept: list[Kept] = []
+    for root in roots:
+        if not os.path.isdir(root):
+            continue
+        inside = root.rstrip(os.sep) + os.sep
+        if not prune_missing and not any(f.path.startswith(inside) for f in files):
+            rows = store.count_under(model_id, root)
+            if rows:
+                kept.append(Kept(root, rows, "empty"))
+                continue
+        for path in spare:
+            if path == root or path.startswith(inside):
+                rows = store.count_under(model_id, path)
+                if rows:
+                    kept.append(Kept(path, rows, "unreadable"))
+        store.prune(model_id, root, keep, spare)
+    return kept
 
 
 def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
@@ -113,7 +175,8 @@ def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Enco
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
     done, _ = store.partition(model_id, files)
     good = [f.path for f in done]
-    return Collection(good, store.load(model_id, good), encoder.key)
+    found, embeddings = store.load_found(model_id, good)  # rows another process deleted meanwhile drop out
+    return Collection([good[i] for i in found], embeddings, encoder.key)
 
 
 def run(gen: Generator[T, None, "Collection"], on_progress=None):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipscape.models.encoder import Encoder
-from clipscape.models.indexer import Collection
+from clipscape.models.collection import Collection
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import platformdirs
 
+from clipscape.models.display import printable
+from clipscape.models.store_errors import CacheError, cache_error, damaged, folder_error, translated
+
 __all__ = ["CacheError", "EmbeddingStore", "FileKey", "default_cache_dir"]
 
 DB_NAME = "embeddings.sqlite"
@@ -31,10 +34,6 @@ BUSY_TIMEOUT_S = 30.0
 PAGE_SIZE = 32768
 # Vectors are stored little-endian whatever the machine, so a cache folder can be copied around.
 VECTOR_DTYPE = np.dtype("<f4")
-
-# Primary result codes (sqlite3 only exports the constants from Python 3.11 on).
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
 
 _SCHEMA = (
     """CREATE TABLE models (
@@ -72,13 +71,18 @@ _PROBE = """CREATE TEMP TABLE IF NOT EXISTS probe (
     mtime_ns INTEGER
 )"""
 
+# Every path equal to or under a folder sorts in [folder, folder + (sep + 1)) byte-wise: an index
+# range scan. That range also holds siblings like "/a/b-x" or "/a/b.txt", which the callers'
+# startswith check drops (and "/a/bc" is outside it: 'c' > sep + 1).
+_UNDER = "SELECT rowid, path FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?"
+
+# What this version reads and writes; _migrate refuses a file whose schema lacks any of it.
+_COLUMNS = {"models": {"id", "key", "identity", "dim"},
+            "embeddings": {"model_id", "path", "size", "mtime_ns", "vector"}}
+
 _UPSERT = """INSERT INTO embeddings (model_id, path, size, mtime_ns, vector) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (model_id, path) DO UPDATE
     SET size = excluded.size, mtime_ns = excluded.mtime_ns, vector = excluded.vector"""
-
-
-class CacheError(RuntimeError):
-    """The cache database cannot be used: it is corrupt or was written by a newer Clipscape."""
 
 
 class FileKey(Protocol):
@@ -97,6 +101,7 @@ class FileKey(Protocol):
 F = TypeVar("F", bound=FileKey)
 
 
+
 def default_cache_dir() -> Path:
     """Where the cache lives: $CLIPSCAPE_CACHE_DIR if set, else the platform's user cache dir."""
     override = os.environ.get("CLIPSCAPE_CACHE_DIR")
@@ -111,61 +116,79 @@ class EmbeddingStore:
     def __init__(self, cache_dir: str | Path | None = None) -> None:
         """Open (creating if needed) `<cache_dir>/embeddings.sqlite`; see the module doc on threads."""
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, no permission, a read-only file system
+            raise folder_error(exc, self.cache_dir) from None
         self.path = self.cache_dir / DB_NAME
+        if self.path.is_dir():
+            raise CacheError(f"the embedding cache {printable(self.path)} is a folder, not a file: move it "
+                             "away, or point --cache-dir (CLIPSCAPE_CACHE_DIR) at another folder")
         self._dims: dict[int, int] = {}
-        # isolation_level=None: no implicit transactions; we say BEGIN/COMMIT ourselves.
-        # timeout= is SQLite's busy timeout: wait for another process's write lock.
-        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            # isolation_level=None: no implicit transactions; we say BEGIN/COMMIT ourselves.
+            # timeout= is SQLite's busy timeout: wait for another process's write lock.
+            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise cache_error(exc, self.path) from exc
         try:
             self._configure()
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            if _is_corruption(exc):
-                raise self._corrupt_error(exc) from exc
-            raise
+            raise cache_error(exc, self.path) from exc
         except BaseException:
             self._conn.close()
             raise
 
     # -- public API ---------------------------------------------------------------------------
 
+    @translated
     def model_id(self, key: str, identity: dict[str, Any], dim: int) -> int:
         """Row id of the model named by `key` (created if missing); ValueError if its dim differs."""
         dim = int(dim)
         if dim <= 0:
             raise ValueError(f"embedding dim must be positive, got {dim}")
-        with self._write_transaction() as conn:
-            row = conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                text = json.dumps(identity, sort_keys=True, default=str)
-                cursor = conn.execute(
-                    "INSERT INTO models (key, identity, dim) VALUES (?, ?, ?)", (key, text, dim)
-                )
-                row = (cursor.lastrowid, dim)
+        # Read first: a model already known needs no write lock (none is taken while another
+        # process encodes, and a read-only command then writes nothing at all).
+        row = self._conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            with self._write_transaction() as conn:
+                row = conn.execute("SELECT id, dim FROM models WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    text = json.dumps(identity, sort_keys=True, default=str)
+                    cursor = conn.execute(
+                        "INSERT INTO models (key, identity, dim) VALUES (?, ?, ?)", (key, text, dim)
+                    )
+                    row = (cursor.lastrowid, dim)
         model, stored_dim = row
         if stored_dim != dim:
             raise ValueError(f"model {key!r} is cached with dim {stored_dim}, not {dim}")
         self._dims[model] = dim
         return model
 
+    @translated
     def partition(self, model_id: int, files: Sequence[F]) -> tuple[list[F], list[F]]:
-        """Split files into (cached, todo): todo holds the new ones and those whose size or mtime changed."""
-        self._dim(model_id)
+        """Split files into (cached, todo): todo holds the new ones and those whose size or mtime changed.
+
+        A row whose stored vector has the wrong length (a damaged file) counts as missing, so
+        the next encode replaces it.
+        """
+        dim = self._dim(model_id)
         rows = ((i, os.fsencode(f.path), int(f.size), int(f.mtime_ns)) for i, f in enumerate(files))
         with self._probe(rows) as conn:
             hits = conn.execute(
                 """SELECT p.idx FROM temp.probe AS p JOIN embeddings AS e
                    ON e.model_id = ? AND e.path = p.path
-                   AND e.size = p.size AND e.mtime_ns = p.mtime_ns""",
-                (model_id,),
+                   AND e.size = p.size AND e.mtime_ns = p.mtime_ns AND length(e.vector) = ?""",
+                (model_id, dim * VECTOR_DTYPE.itemsize),
             ).fetchall()
         cached_idx = {idx for (idx,) in hits}
         cached = [f for i, f in enumerate(files) if i in cached_idx]
         todo = [f for i, f in enumerate(files) if i not in cached_idx]
         return cached, todo
 
+    @translated
     def add_batch(self, model_id: int, files: Sequence[FileKey], embeddings: np.ndarray) -> None:
         """Store one embedding per file, replacing older rows of the same path, in one committed transaction."""
         vectors = self._checked_vectors(model_id, embeddings, len(files))
@@ -176,47 +199,74 @@ class EmbeddingStore:
         with self._write_transaction() as conn:
             conn.executemany(_UPSERT, rows)
 
-    def prune(self, model_id: int, root: str, keep: Iterable[str]) -> int:
-        """Delete this model's rows for paths inside folder `root` that are not in `keep`; return how many."""
+    @translated
+    def prune(self, model_id: int, root: str, keep: Iterable[str], spare: Iterable[str] = ()) -> int:
+        """Delete this model's rows for paths inside folder `root` that are not in `keep`; return how many.
+
+        Rows at or under a path in `spare` stay whatever `keep` says: the indexer passes what
+        the scan could not read (an unreadable sub-folder's files were not seen, not deleted).
+        """
         exact, prefix = _folder_prefix(root)
-        # Every path equal to or under root sorts in [exact, exact + (sep + 1)) byte-wise: an
-        # index range scan. That range also holds siblings like "/a/b-x" or "/a/b.txt", which
-        # the startswith check drops (and "/a/bc" is outside it: 'c' > sep + 1).
-        high = exact + bytes([prefix[-1] + 1])
         keep_bytes = {os.fsencode(p) for p in keep}
+        spared = {_folder_prefix(p)[0] for p in spare}
         with self._write_transaction() as conn:
-            rows = conn.execute(
-                "SELECT rowid, path FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?",
-                (model_id, exact, high),
-            ).fetchall()
+            rows = conn.execute(_UNDER, (model_id, exact, _range_end(prefix))).fetchall()
             doomed = [
                 (rowid,)
                 for rowid, path in rows
                 if (path == exact or path.startswith(prefix)) and path not in keep_bytes
+                and not (spared and _is_under_any(path, spared))
             ]
             conn.executemany("DELETE FROM embeddings WHERE rowid = ?", doomed)
         return len(doomed)
 
+    @translated
+    def count_under(self, model_id: int, root: str) -> int:
+        """How many of this model's rows are for `root` itself or paths inside it."""
+        exact, prefix = _folder_prefix(root)
+        rows = self._conn.execute(_UNDER, (model_id, exact, _range_end(prefix))).fetchall()
+        return sum(1 for _, path in rows if path == exact or path.startswith(prefix))
+
+    @translated
     def load(self, model_id: int, paths: Sequence[str]) -> np.ndarray:
         """Embeddings (float32, N x D) in the order of `paths`; KeyError naming the first missing path."""
+        found, embeddings = self.load_found(model_id, paths)
+        if len(found) < len(paths):
+            missing = next(i for i, j in enumerate([*found, len(paths)]) if i != j)
+            raise KeyError(f"no cached embedding for {paths[missing]!r}")
+        return embeddings
+
+    @translated
+    def load_found(self, model_id: int, paths: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        """(positions in `paths` that have a row, their embeddings as float32 len(found) x D), in one read.
+
+        Another process may delete rows between a partition() and this call (it pruned a file
+        deleted meanwhile); the caller decides what to do with what is missing.
+        """
         dim = self._dim(model_id)
         rows = ((i, os.fsencode(p), None, None) for i, p in enumerate(paths))
         with self._probe(rows) as conn:
             found = conn.execute(
-                """SELECT p.idx, e.vector FROM temp.probe AS p LEFT JOIN embeddings AS e
+                """SELECT p.idx, e.vector FROM temp.probe AS p JOIN embeddings AS e
                    ON e.model_id = ? AND e.path = p.path ORDER BY p.idx""",
                 (model_id,),
             ).fetchall()
-        blobs = []
-        for idx, blob in found:
-            if blob is None:
-                raise KeyError(f"no cached embedding for {paths[idx]!r}")
-            blobs.append(blob)
+        positions = [idx for idx, _ in found]
+        blobs = [blob for _, blob in found]
+        self._check_lengths([paths[i] for i in positions], blobs, dim)  # before decoding
         flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
-        if flat.size != len(paths) * dim:
-            raise CacheError(f"{self.path}: stored vectors do not have dim {dim}")
-        return flat.reshape(len(paths), dim).astype(np.float32)
+        return positions, flat.reshape(len(blobs), dim).astype(np.float32)
 
+    def _check_lengths(self, paths: Sequence[str], blobs: Sequence[bytes], dim: int) -> None:
+        """CacheError naming the rows whose stored vector is not dim float32s long."""
+        size = dim * VECTOR_DTYPE.itemsize
+        bad = [paths[i] for i, blob in enumerate(blobs) if len(blob) != size]
+        if bad:
+            raise CacheError(
+                f"{len(bad)} stored embedding(s) in {printable(self.path)} are damaged (not {dim} numbers long), "
+                f"first {printable(bad[0])}: run encode again to replace them")
+
+    @translated
     def text_vectors(self, model_id: int, prompts: Sequence[str]) -> dict[str, np.ndarray]:
         """The cached embeddings of those prompts this model has seen (float32 vectors by prompt)."""
         dim = self._dim(model_id)
@@ -234,6 +284,7 @@ class EmbeddingStore:
                     found[prompt] = vector.astype(np.float32)
         return found
 
+    @translated
     def add_texts(self, model_id: int, prompts: Sequence[str], embeddings: np.ndarray) -> None:
         """Store one embedding per prompt (replacing older ones), in one committed transaction."""
         vectors = self._checked_vectors(model_id, embeddings, len(prompts))
@@ -241,6 +292,7 @@ class EmbeddingStore:
             conn.executemany("INSERT OR REPLACE INTO texts (model_id, prompt, vector) VALUES (?, ?, ?)",
                              [(model_id, p, v.tobytes()) for p, v in zip(prompts, vectors)])
 
+    @translated
     def count(self, model_id: int) -> int:
         """How many embeddings are cached for this model."""
         sql = "SELECT COUNT(*) FROM embeddings WHERE model_id = ?"
@@ -284,30 +336,30 @@ class EmbeddingStore:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise CacheError(
-                    f"{self.path} was written by a newer Clipscape (cache schema {version}, this "
-                    f"version reads {SCHEMA_VERSION}). Upgrade Clipscape, or point "
-                    "CLIPSCAPE_CACHE_DIR at another folder."
+                    f"{printable(self.path)} was written by a newer Clipscape (cache schema {version}, this "
+                    f"version reads {SCHEMA_VERSION}): upgrade Clipscape, or point --cache-dir "
+                    "(CLIPSCAPE_CACHE_DIR) at another folder"
                 )
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if version == 0:
+                if tables:  # someone else's database: never add our tables to it
+                    raise damaged(self.path, f"it holds other tables: {', '.join(sorted(tables))}")
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                self._check_schema(conn, tables)
             conn.execute(_TEXTS)
         self._conn.execute(_PROBE)
 
-    def _corrupt_error(self, exc: sqlite3.DatabaseError) -> CacheError:
-        """The message for an unreadable file.
-
-        We do not move or delete the file ourselves: another Clipscape process may have it
-        open (renaming it under a live WAL connection, or leaving its -wal file behind to be
-        replayed onto a fresh database, would do more harm), and the user may want to look at
-        it. It is only a cache, so deleting it costs one re-encode; the message says so.
-        """
-        return CacheError(
-            f"The embedding cache {self.path} is damaged or not a Clipscape cache ({exc}). "
-            f"It only holds recomputable data: close Clipscape, delete {self.path} and any "
-            f"{DB_NAME}-wal / {DB_NAME}-shm next to it, and start again."
-        )
+    def _check_schema(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        """CacheError unless the tables and columns this version uses are all there."""
+        for table, columns in _COLUMNS.items():
+            if table not in tables:
+                raise damaged(self.path, f"no table {table!r}")
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if not columns <= have:
+                raise damaged(self.path, f"table {table!r} lacks {', '.join(sorted(columns - have))}")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -322,10 +374,13 @@ class EmbeddingStore:
         try:
             yield self._conn
         except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            _rollback(self._conn)
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:  # a full disk can fail the commit itself; the batch is then not kept
+            _rollback(self._conn)
+            raise
 
     @contextmanager
     def _probe(self, rows: Iterable[tuple[int, bytes, int | None, int | None]]) -> Iterator[sqlite3.Connection]:
@@ -339,7 +394,7 @@ class EmbeddingStore:
             self._conn.executemany("INSERT INTO temp.probe VALUES (?, ?, ?, ?)", rows)
             yield self._conn
         finally:
-            self._conn.execute("ROLLBACK")
+            _rollback(self._conn)
 
     def _dim(self, model_id: int) -> int:
         """Embedding dim of a model row; ValueError for an id this cache does not know."""
@@ -368,10 +423,28 @@ def _folder_prefix(root: str) -> tuple[bytes, bytes]:
     return exact, exact + sep
 
 
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
-    """True when SQLite says the file is not a database or is malformed (not e.g. 'locked')."""
-    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
-    if code is not None:
-        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    message = str(exc).lower()
-    return "not a database" in message or "malformed" in message
+def _range_end(prefix: bytes) -> bytes:
+    """The first byte string after every path that starts with `prefix` minus its separator."""
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def _is_under_any(path: bytes, folders: set[bytes]) -> bool:
+    """Whether `path` is one of `folders` or inside one (walks up the path's ancestors)."""
+    sep = os.fsencode(os.sep)
+    while path:
+        if path in folders:
+            return True
+        parent = path.rsplit(sep, 1)[0]
+        if parent == path:
+            return False
+        path = parent
+    return False
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End the open transaction, if SQLite has not already (it rolls back itself on a full disk)."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the error that got us here is the one to report

@@ -46,12 +46,14 @@ PROMPT_CHUNK = 16  # prompts per text-tower call: a check() between calls can ca
 
 
 def class_embeddings(encoder: Encoder, classes: Sequence[str], ensemble: bool = True,
-                     check: Callable[[], None] | None = None) -> np.ndarray:
+                     check: Callable[[], None] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """C×D unit vectors, one per class: the mean of its prompt embeddings (or the single prompt).
 
     The 80-template ensemble costs 80 text-tower passes per class (about 6 s a class for ViT-B-32
     on a 2-core CPU); ``check`` is called between chunks of PROMPT_CHUNK prompts and may raise
-    to stop.
+    to stop, and ``progress(prompts done, prompts in all)`` after each chunk (500 classes are
+    40,000 prompts: minutes without a sign of life otherwise).
     """
     if not classes:
         raise ValueError("no class names given")
@@ -61,6 +63,8 @@ def class_embeddings(encoder: Encoder, classes: Sequence[str], ensemble: bool = 
         if check is not None:
             check()
         chunks.append(encoder.encode_texts(prompts[start:start + PROMPT_CHUNK]))
+        if progress is not None:
+            progress(min(start + PROMPT_CHUNK, len(prompts)), len(prompts))
     per_prompt = np.concatenate(chunks).reshape(len(classes), len(prompts) // len(classes), -1)
     mean = per_prompt.mean(axis=1)
     return mean / np.linalg.norm(mean, axis=1, keepdims=True).clip(1e-12)
@@ -89,19 +93,34 @@ class CachedTextEncoder:
         return np.stack([known[t] for t in texts])
 
 
+def unknown_label(classes: Sequence[str]) -> str:
+    """The label of images below the threshold: "unknown", or "(unknown)" if a class has that name.
+
+    A class the user called "unknown" keeps its own name and count; the two never merge.
+    """
+    label = UNKNOWN
+    while label in classes:
+        label = f"({label})"
+    return label
+
+
 @dataclass(frozen=True)
 class Classification:
     classes: list[str]
     probabilities: np.ndarray  # N×C softmax over classes
     best: np.ndarray           # N ints: index into classes, or -1 when below the threshold
 
+    @cached_property
+    def unknown_label(self) -> str:
+        return unknown_label(self.classes)
+
     def label(self, i: int) -> str:
-        return self.classes[self.best[i]] if self.best[i] >= 0 else UNKNOWN
+        return self.classes[self.best[i]] if self.best[i] >= 0 else self.unknown_label
 
     @cached_property
     def labels(self) -> list[str]:
         """Every image's label; computed once (the window reads it on every gallery refresh)."""
-        names = np.array([*self.classes, UNKNOWN], dtype=object)  # best == -1 picks UNKNOWN
+        names = np.array([*self.classes, self.unknown_label], dtype=object)  # best == -1 picks the last
         return names[self.best].tolist()
 
     @property
@@ -110,9 +129,9 @@ class Classification:
         return self.probabilities.max(axis=1) if len(self.classes) else np.zeros(len(self.best))
 
     def counts(self) -> dict[str, int]:
-        """Images per class, "unknown" last, for legends."""
+        """Images per class, the unknown label last, for legends."""
         counts = {name: int((self.best == i).sum()) for i, name in enumerate(self.classes)}
-        counts[UNKNOWN] = int((self.best < 0).sum())
+        counts[self.unknown_label] = int((self.best < 0).sum())
         return counts
 
 
@@ -131,7 +150,7 @@ def classify(embeddings: np.ndarray, class_embs: np.ndarray, logit_scale: float,
 
 
 def zero_shot(embeddings: np.ndarray, encoder: Encoder, classes: Sequence[str], threshold: float = 0.0,
-              ensemble: bool = True) -> Classification:
-    """Classify every image into ``classes`` with ``encoder``'s text tower."""
-    return classify(embeddings, class_embeddings(encoder, classes, ensemble), encoder.logit_scale,
-                    classes, threshold)
+              ensemble: bool = True, progress: Callable[[int, int], None] | None = None) -> Classification:
+    """Classify every image into ``classes`` with ``encoder``'s text tower (see class_embeddings for progress)."""
+    return classify(embeddings, class_embeddings(encoder, classes, ensemble, progress=progress),
+                    encoder.logit_scale, classes, threshold)

@@ -42,3 +42,22 @@ def index_folder(folder, encoder, cache_dir, **kwargs):
     with EmbeddingStore(cache_dir) as store:
         collection = run(index(folder, encoder, store, **kwargs), seen.append)
     return collection, seen[-1]
+
+
+def run_unprivileged(argv, **kwargs):
+    """subprocess.run(argv) without the power to ignore file permissions.
+
+    As root (CI is), the command runs under ``capsh`` with CAP_DAC_OVERRIDE and friends dropped,
+    so a folder with mode 0 or 0o555 stops it as it stops a user; otherwise it runs as it is.
+    """
+    import shlex
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        return subprocess.run(argv, **kwargs)
+    capsh = shutil.which("capsh")
+    if capsh is None:
+        pytest.skip("running as root without capsh: cannot drop the power to ignore permissions")
+    drop = "cap_dac_override,cap_dac_read_search,cap_fowner"
+    return subprocess.run([capsh, f"--drop={drop}", "--", "-c", shlex.join(map(str, argv))], **kwargs)

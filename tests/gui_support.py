@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 from clipscape.app.main_window import MainWindow
 from clipscape.app.session import Query, Session
 from clipscape.app.settings import Settings
-from clipscape.models.indexer import Collection
+from clipscape.models.collection import Collection
 from clipscape.models.zeroshot import Classification
 from clipscape.resources import DEMO_IMAGES
 

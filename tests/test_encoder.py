@@ -110,3 +110,19 @@ def test_missing_local_dir_and_checkpoint(tmp_path):
         load_encoder(ModelSpec.parse(f"local-dir:{tmp_path}"), device="cpu")
     with pytest.raises(ModelUnavailable, match="not found"):
         load_encoder(ModelSpec("ViT-B-32", str(tmp_path / "missing.safetensors")), device="cpu")
+
+
+def test_model_built_without_random_init_equals_the_checkpoint(demo_encoder):
+    import open_clip
+    import torch.nn.init
+
+    from clipscape.models.encoder import DEMO_DIR, _no_random_init
+
+    before = torch.nn.init.normal_
+    plain = open_clip.create_model_and_transforms(f"local-dir:{DEMO_DIR}", weights_only=True)[0].state_dict()
+    assert set(plain) == set(demo_encoder.model.state_dict())
+    for name, tensor in demo_encoder.model.state_dict().items():  # load_encoder built it without the init
+        assert torch.equal(tensor, plain[name]), name
+    with pytest.raises(RuntimeError), _no_random_init():
+        raise RuntimeError("a failing build")
+    assert torch.nn.init.normal_ is before  # restored, also after a failure

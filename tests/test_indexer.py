@@ -161,3 +161,89 @@ def test_kill_9_mid_encode_loses_at_most_a_batch_and_resumes(folder, tmp_path):
         assert main(["encode", str(folder), "--model", "demo", "--cache-dir", str(cache), "--json", "--quiet"]) == 0
     summary = json.loads(out.getvalue())
     assert summary["reused"] == kept and summary["embedded"] == 48 - kept
+
+
+# --- pruning only what the scan proved gone ---------------------------------------------------
+
+def _count(cache, encoder):
+    with EmbeddingStore(cache) as store:
+        return store.count(store.model_id(encoder.key, encoder.identity, encoder.dim))
+
+
+def test_unreadable_sub_folder_keeps_its_cached_rows(tmp_path, shapes_folder, demo_encoder, monkeypatch):
+    src, _ = shapes_folder
+    root = tmp_path / "photos"
+    shutil.copytree(src, root / "open")
+    shutil.copytree(src, root / "locked")
+    cache = tmp_path / "c"
+    index_folder(root, demo_encoder, cache)
+    assert _count(cache, demo_encoder) == 96
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.fspath(path) == str(root / "locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)  # simulated, so it also runs as root
+    collection, progress = index_folder(root, demo_encoder, cache)
+    assert len(collection) == 48
+    assert [(k.path, k.rows, k.reason) for k in progress.kept] == [(str(root / "locked"), 48, "unreadable")]
+    assert _count(cache, demo_encoder) == 96  # nothing deleted
+    monkeypatch.undo()
+    (root / "open" / sorted(os.listdir(root / "open"))[0]).unlink()  # a file really gone is still pruned
+    collection, progress = index_folder(root, demo_encoder, cache)
+    assert progress.kept == [] and len(collection) == 95 and _count(cache, demo_encoder) == 95
+
+
+def test_a_root_that_comes_back_empty_keeps_its_rows_unless_asked(folder, demo_encoder, tmp_path):
+    cache = tmp_path / "c"
+    index_folder(folder, demo_encoder, cache)
+    away = tmp_path / "unplugged"
+    away.mkdir()
+    for f in folder.iterdir():
+        f.rename(away / f.name)  # the folder is there but empty, as a mount point without its drive
+    collection, progress = index_folder(folder, demo_encoder, cache)
+    assert len(collection) == 0
+    assert [(k.path, k.rows, k.reason) for k in progress.kept] == [(str(folder), 48, "empty")]
+    assert _count(cache, demo_encoder) == 48
+    collection, progress = index_folder(folder, demo_encoder, cache, prune_missing=True)
+    assert progress.kept == [] and _count(cache, demo_encoder) == 0
+
+
+def test_prune_false_deletes_nothing(folder, demo_encoder, tmp_path):
+    cache = tmp_path / "c"
+    index_folder(folder, demo_encoder, cache)
+    for f in sorted(folder.iterdir())[:5]:
+        f.unlink()
+    collection, progress = index_folder(folder, demo_encoder, cache, prune=False)
+    assert len(collection) == 43 and _count(cache, demo_encoder) == 48
+
+
+def test_rows_deleted_by_another_process_after_partition_do_not_lose_the_run(folder, demo_encoder, tmp_path,
+                                                                            monkeypatch):
+    cache = tmp_path / "c"
+    first, _ = index_folder(folder, demo_encoder, cache)
+    files = sorted(folder.glob("*.jpg"))
+    gone, still_there = files[0], files[1]
+    real_partition = EmbeddingStore.partition
+
+    def partition_then_race(self, model_id, scanned):
+        result = real_partition(self, model_id, scanned)
+        gone.unlink()  # meanwhile `encode PARENT/SUB` in another process prunes a deleted file …
+        with sqlite3.connect(self.path) as other:  # … and something else drops a row of a file still there
+            for path in (gone, still_there):
+                other.execute("DELETE FROM embeddings WHERE path = ?", (os.fsencode(str(path)),))
+        return result
+
+    monkeypatch.setattr(EmbeddingStore, "partition", partition_then_race)
+    collection, progress = index_folder(folder, demo_encoder, cache)  # was: KeyError from store.load
+    assert str(gone) not in collection.paths and len(collection) == 47
+    assert (progress.reused, progress.embedded) == (46, 1)
+    row = collection.index_of(still_there)
+    np.testing.assert_allclose(collection.embeddings[row], first.embeddings[first.index_of(still_there)],
+                               atol=1e-5)
+    monkeypatch.undo()
+    with EmbeddingStore(cache) as store:
+        model = store.model_id(demo_encoder.key, demo_encoder.identity, demo_encoder.dim)
+        assert store.count(model) == 47

@@ -115,6 +115,17 @@ def test_classes_colour_points_and_legend_counts_and_hiding(view, session, qtbot
     np.testing.assert_array_equal(session.selection, np.arange(10, 25))
 
 
+def test_a_class_named_unknown_keeps_its_own_legend_row(view, session):
+    best = np.full(25, -1)
+    best[:5] = 0   # 5 × the class "unknown", 20 below the threshold
+    classify(session, ["unknown", "cat"], best)
+    assert [text for _label, text, _ in view.legend.entries()] == ["unknown (5)", "cat (0)", "(unknown) (20)"]
+    view.legend.item(2).setCheckState(Qt.CheckState.Unchecked)
+    assert session.hidden == {"(unknown)"} and view.visible_mask().sum() == 5
+    session.set_class_filter("unknown")
+    assert session.gallery_rows().tolist() == [0, 1, 2, 3, 4]
+
+
 def test_a_class_keeps_its_colour_when_another_is_removed(view, session):
     classify(session, ["cat", "dog", "owl"], np.arange(25) % 3)
     owl = view.point_colours()[2].tolist()

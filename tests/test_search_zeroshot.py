@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clipscape.models.indexer import Collection
+from clipscape.models.collection import Collection
 from clipscape.models.search import Hit, cosine_scores, search, similar, text_scores, top_hits
 from clipscape.models.zeroshot import (SINGLE_TEMPLATE, UNKNOWN, Classification, class_embeddings, classify,
                              ensemble_templates, parse_classes)
@@ -134,6 +134,23 @@ def test_classify_threshold_makes_unknown():
     for bad in (-0.01, 1.5):
         with pytest.raises(ValueError, match="threshold"):
             classify(IMAGES, CLASS_EMBS, 10.0, CLASSES, threshold=bad)
+
+
+def test_a_class_named_unknown_keeps_its_count():
+    names = ["x", "unknown", "z"]  # was: counts["unknown"] overwritten by the below-threshold count
+    result = classify(IMAGES, CLASS_EMBS, 10.0, names, threshold=0.5)
+    assert result.best.tolist() == [0, 1, -1, 2]
+    assert result.unknown_label == "(unknown)"
+    assert result.counts() == {"x": 1, "unknown": 1, "z": 1, "(unknown)": 1}
+    assert result.labels == ["x", "unknown", "(unknown)", "z"] and result.label(2) == "(unknown)"
+    assert classify(IMAGES, CLASS_EMBS, 10.0, CLASSES, threshold=0.5).unknown_label == UNKNOWN
+
+
+def test_class_embeddings_report_progress(demo_encoder):
+    seen = []
+    class_embeddings(demo_encoder, [f"class {i}" for i in range(40)], ensemble=False,
+                     progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (16, 40) and seen[-1] == (40, 40) and len(seen) == 3
 
 
 def test_logit_scale_sharpens_probabilities():

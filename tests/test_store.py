@@ -167,6 +167,15 @@ def test_prune_only_under_root(store, model):
     assert store.count(other) == 1
 
 
+def test_prune_spares_what_the_scan_could_not_read(store, model):
+    paths = ["/a/locked/1.jpg", "/a/locked/deep/2.jpg", "/a/locked-not/3.jpg", "/a/odd.jpg", "/a/gone.jpg"]
+    store.add_batch(model, [ImageFile(p, 1, 1) for p in paths], vectors(len(paths)))
+    assert store.count_under(model, "/a/locked") == 2 and store.count_under(model, "/a") == 5
+    assert store.prune(model, "/a", keep=[], spare=["/a/locked", "/a/odd.jpg"]) == 2  # locked-not, gone
+    left = {f.path for f in store.partition(model, [ImageFile(p, 1, 1) for p in paths])[0]}
+    assert left == {"/a/locked/1.jpg", "/a/locked/deep/2.jpg", "/a/odd.jpg"}
+
+
 def test_prune_root_with_trailing_separator(store, model):
     store.add_batch(model, [ImageFile(p, 1, 1) for p in ["/a/b/1", "/a/bc/2"]], vectors(2))
     assert store.prune(model, "/a/b/", keep=[]) == 1
@@ -308,3 +317,146 @@ def test_text_vectors_round_trip_and_persist(tmp_path):
         found = store.text_vectors(mid, ["c", "a", "zzz", "a"])
     assert set(found) == {"a", "c"}
     assert np.array_equal(found["a"], vectors[0]) and np.array_equal(found["c"], vectors[2])
+
+
+# --- every cache failure is one CacheError line naming the file ---------------------------------
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text and "Traceback" not in text
+    return text
+
+
+def test_cache_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CacheError) as info:
+        EmbeddingStore(tmp_path / "file")
+    assert str(tmp_path / "file") in one_line(info.value) and "--cache-dir" in str(info.value)
+
+
+def test_database_path_that_is_a_folder_is_a_clear_error(tmp_path):
+    (tmp_path / DB_NAME).mkdir()
+    with pytest.raises(CacheError, match="is a folder") as info:
+        EmbeddingStore(tmp_path)
+    assert str(tmp_path / DB_NAME) in one_line(info.value)
+
+
+def test_foreign_sqlite_file_is_refused_and_left_alone(tmp_path):
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CacheError, match="not a Clipscape cache") as info:
+        EmbeddingStore(tmp_path)
+    assert "notes" in one_line(info.value)
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["notes"]  # nothing added
+    conn.close()
+
+
+def test_foreign_file_with_a_models_table_is_refused(tmp_path):
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute("CREATE TABLE models (x)")  # was: sqlite3.OperationalError: table models already exists
+    conn.commit()
+    conn.close()
+    with pytest.raises(CacheError, match="not a Clipscape cache"):
+        EmbeddingStore(tmp_path)
+
+
+def test_half_made_schema_is_refused(tmp_path):
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute("CREATE TABLE models (id INTEGER PRIMARY KEY, key TEXT, identity TEXT, dim INTEGER)")
+    conn.execute("PRAGMA user_version = 1")  # was: sqlite3.OperationalError: no such table: embeddings
+    conn.commit()
+    conn.close()
+    with pytest.raises(CacheError, match="damaged") as info:
+        EmbeddingStore(tmp_path)
+    assert "embeddings" in one_line(info.value)
+
+
+def test_wrong_length_vector_is_reported_and_re_encoded(store, model):
+    batch = files(["a.jpg", "b.jpg"])
+    store.add_batch(model, batch, vectors(2))
+    raw = sqlite3.connect(store.path)
+    raw.execute("UPDATE embeddings SET vector = x'0102030405' WHERE path = ?", (os.fsencode("/photos/b.jpg"),))
+    raw.commit()
+    raw.close()
+    with pytest.raises(CacheError, match="damaged") as info:  # was: ValueError: buffer size must be …
+        store.load(model, ["/photos/a.jpg", "/photos/b.jpg"])
+    assert "/photos/b.jpg" in one_line(info.value) and str(store.path) in str(info.value)
+    cached, todo = store.partition(model, batch)
+    assert [f.path for f in todo] == ["/photos/b.jpg"]  # the next encode replaces the damaged row
+    store.add_batch(model, todo, vectors(1, seed=3))
+    np.testing.assert_array_equal(store.load(model, ["/photos/b.jpg"]), vectors(1, seed=3))
+
+
+def test_disk_full_is_a_clear_error_and_keeps_committed_rows(tmp_path):
+    with EmbeddingStore(tmp_path) as store:
+        model = store.model_id("k", {}, 512)
+        store.add_batch(model, files(["first.jpg"]), vectors(1, 512))
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages + 1}")  # the disk is full one page on
+        with pytest.raises(CacheError, match="full") as info:
+            store.add_batch(model, files([f"{i}.jpg" for i in range(200)]), vectors(200, 512))
+        assert str(tmp_path / DB_NAME) in one_line(info.value)
+        assert store.count(model) == 1
+    with EmbeddingStore(tmp_path) as store:
+        assert store.count(store.model_id("k", {}, 512)) == 1
+
+
+READ_ONLY = """
+import sys
+from clipscape.models.store import CacheError, EmbeddingStore
+try:
+    with EmbeddingStore(sys.argv[1]) as store:
+        store.model_id("k", {}, 8)
+except CacheError as e:
+    print(e)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "existing"])
+def test_read_only_cache_folder_is_a_clear_error(tmp_path, existing):
+    from conftest import run_unprivileged
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if existing:
+        EmbeddingStore(folder).close()
+    folder.chmod(0o555)
+    try:
+        proc = run_unprivileged([sys.executable, "-c", READ_ONLY, folder], capture_output=True, text=True,
+                                timeout=60)
+    finally:
+        folder.chmod(0o755)
+    assert proc.returncode == 3, proc.stderr
+    line = proc.stdout.strip()
+    assert "\n" not in line and str(folder / DB_NAME) in line and "writable" in line, line
+
+
+def test_load_found_reports_positions_and_skips_missing(store, model):
+    store.add_batch(model, files(["a.jpg", "c.jpg"]), vectors(2))
+    found, emb = store.load_found(model, ["/photos/c.jpg", "/photos/b.jpg", "/photos/a.jpg"])
+    assert found == [0, 2]
+    np.testing.assert_array_equal(emb, vectors(2)[[1, 0]])
+    with pytest.raises(KeyError, match="b.jpg"):
+        store.load(model, ["/photos/a.jpg", "/photos/b.jpg", "/photos/c.jpg"])
+
+
+def test_known_model_needs_no_write_lock(tmp_path, monkeypatch):
+    import clipscape.models.store as store_module
+
+    with EmbeddingStore(tmp_path) as s:
+        known = s.model_id("k", {}, DIM)
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_S", 0.2)
+    writer = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    with EmbeddingStore(tmp_path) as reader:
+        writer.execute("BEGIN IMMEDIATE")  # another process is committing a batch
+        try:
+            assert reader.model_id("k", {}, DIM) == known  # was: waited, then "database is locked"
+            with pytest.raises(CacheError, match="locked"):
+                reader.model_id("new", {}, DIM)  # a new model does need the lock
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()

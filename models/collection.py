@@ -1,0 +1,34 @@
+"""The images of a folder as the model sees them: paths and one unit-length embedding per path.
+
+Its own module so that what only reads a collection (search, zero-shot, export, the window)
+imports it without importing the encode job (models/indexer.py pulls in the decoder pool and
+the scan); ``from clipscape.models.indexer import Collection`` keeps working as a re-export.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Collection"]
+
+
+@dataclass
+class Collection:
+    """The images of one folder (or several) as the model sees them: paths + unit-length embeddings."""
+
+    paths: list[str]
+    embeddings: np.ndarray  # N×D float32, rows L2-normalised
+    model_key: str = ""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def index_of(self, path: str | os.PathLike) -> int:
+        """Row of ``path`` (absolute or as given); ValueError if it is not in the collection."""
+        target = os.path.abspath(os.fspath(path))
+        try:
+            return self.paths.index(target)
+        except ValueError:
+            raise ValueError(f"{path} is not among the indexed images") from None
