@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QPushButton
 from clipscape.app.model_choice import DEFAULT, describe
 from clipscape.app.model_picker import ModelUnavailableDialog
 from clipscape.resources import DEMO_IMAGES
-from gui_support import TIMEOUT, photo_folder, wait_collection
+from gui_support import TIMEOUT, photo_folder, wait_collection, wait_for_umap
 
 UNDECODABLE = os.fsdecode(b"caf\xe9 \xff.jpg")   # not valid UTF-8
 
@@ -39,6 +39,7 @@ def wait_scores(qtbot, window) -> None:
 def test_1_a_failing_model_switch_keeps_the_model_and_the_collection(qtbot, window, tmp_path):
     s = window.session
     open_folder(qtbot, window, photo_folder(tmp_path))
+    wait_for_umap(qtbot, window)   # so the map's own status line cannot come after the failure's
     collection, encoder, rows = s.collection, s.encoder, window.gallery.rows()
     s.load_model(DEFAULT)   # a hub model: this machine cannot download it
     # while it loads, the open map and gallery stay
@@ -203,6 +204,7 @@ def test_8_class_edits_undo_and_redo_and_colours_stay_with_their_names(qtbot, wi
 def test_9_status_and_labels_say_what_is_true(qtbot, window, tmp_path):
     s = window.session
     open_folder(qtbot, window, photo_folder(tmp_path))
+    wait_for_umap(qtbot, window)
     s.set_classes(["circle", "square"])
     wait_classes(qtbot, window)
     assert "80-prompt ensemble" in window.status_bar.text.text()
