@@ -95,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {}
     error = None
+    saved_cache = os.environ.get("CLIPSCAPE_CACHE_DIR")
+    # every cache (embeddings, the weights-hash record) goes to the temporary folder: the
+    # self-test must leave nothing in the user's folders
+    os.environ["CLIPSCAPE_CACHE_DIR"] = str(work / "cache")
     try:
         run_checks(report, work, args.device, Path(args.images) if args.images else None, info)
     except Exception as e:  # noqa: BLE001 - a check that crashed is a failed check, named
@@ -103,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.check(step, False, error=error)
         traceback.print_exc(file=sys.stderr)
     finally:
+        if saved_cache is None:
+            os.environ.pop("CLIPSCAPE_CACHE_DIR", None)
+        else:
+            os.environ["CLIPSCAPE_CACHE_DIR"] = saved_cache
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     failed = report.failed
