@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from clipscape.app.model_choice import DEFAULT, DEMO, Choice
 from clipscape.app.settings import Settings
 from clipscape.models.hub_cache import DEFAULT_DOWNLOAD_MB, default_model_cached
-from clipscape.resources import DEMO_IMAGES
+from clipscape.resources import DEMO_IMAGES, ICON
 
 
 class WelcomeDialog(QDialog):
@@ -27,6 +28,7 @@ class WelcomeDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Welcome to Clipscape")
+        self.setWindowIcon(QIcon(str(ICON)))
         self._answer: str | None = None
         intro = QLabel("<b>Clipscape needs a CLIP model to see your images.</b><br>"
                        "Pick one to start with; Model ▸ Choose Model… changes it at any time.")

@@ -1,16 +1,10 @@
 """PyInstaller runtime hook: runs in the frozen app (and in its UMAP child) before any import.
 
-The bundle writes nothing inside its own folder, so it can run from a read-only location:
-- numba caches compiled UMAP code next to the source files it is given, i.e. inside the
-  bundle; NUMBA_CACHE_DIR sends that cache to the user's cache folder instead (an explicit
-  setting is kept);
-- no bytecode is written next to the few modules that ship as .py files.
+The bundle writes nothing inside its own folder, so it can run from a read-only location. No
+bytecode is written next to the modules that ship as .py files (torch's, for its own
+source inspection). numba, which compiles UMAP's code with cache=True, recognises a frozen
+app and caches in the user's folder (~/.cache/numba on Linux), not beside the code.
 """
-import os
 import sys
 
 sys.dont_write_bytecode = True
-if not os.environ.get("NUMBA_CACHE_DIR"):
-    import platformdirs
-
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(platformdirs.user_cache_dir("clipscape"), "numba")
