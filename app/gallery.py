@@ -13,7 +13,7 @@ view would lose that view's queued loads, which the gallery cancels whenever it 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSignalBlocker, QSize, Qt, Slot
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QSignalBlocker, QSize, Qt, Slot
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView, QSlider,
                                QVBoxLayout, QWidget)
@@ -255,6 +255,7 @@ class Gallery(QWidget):
         view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self._model.set_dim_brush(QBrush(view.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)))
         self._layout_grid()
+        view.viewport().installEventFilter(self)
 
     def _layout_grid(self) -> None:
         """Cells of the thumbnail size plus two text lines, widened so the columns fill the width."""
@@ -269,9 +270,14 @@ class Gallery(QWidget):
         self._view.verticalScrollBar().setSingleStep(max(8, size // 4))
         self._model.set_text_metrics(metrics, size)   # Qt wraps an icon-mode caption at the icon width
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        self._layout_grid()
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        """Lay the grid out again whenever the viewport's width changes: a window resize, the
+        side column's splitter, or the scroll bar coming and going (the widget's own size does
+        not change then)."""
+        if watched is self._view.viewport() and event.type() == QEvent.Type.Resize \
+                and event.size().width() != event.oldSize().width():
+            self._layout_grid()
+        return False
 
     # --- what is shown (also for tests) -----------------------------------------------------------
     @property

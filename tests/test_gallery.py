@@ -295,6 +295,21 @@ def test_gallery_thumbnail_size_control_fills_the_width(qtbot, gallery, session)
     assert gallery._settings.thumbnail_size() == 256
 
 
+def test_gallery_columns_follow_the_viewport_when_a_scroll_bar_comes(qtbot, gallery):
+    """The widget keeps its size while the scroll bar takes width from the viewport: the grid follows."""
+    gallery.resize(420, 500)
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    view = gallery.view
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    qtbot.waitUntil(lambda: view.viewport().width() >= 410)
+    view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+    qtbot.waitUntil(lambda: view.viewport().width() < 410)
+    width, grid = view.viewport().width(), view.gridSize().width()
+    columns = width // grid
+    assert columns >= 2 and width - columns * grid <= columns
+
+
 def test_gallery_repaints_items_as_their_thumbnails_arrive(qtbot, gallery, images):
     paths, _ = images
     gallery.show()
