@@ -226,6 +226,7 @@ def test_dim_legend_hiding_and_cluster_colours(qtbot, window):
     window.open_paths([DEMO_IMAGES])
     wait_collection(qtbot, window)
     wait_idle(qtbot, window)
+    wait_for_umap(qtbot, window)   # the map's points come with the projection, after the collection
     s.set_label_hidden("square", True)
     squares = s.classification.best == 1
     assert not window.map.visible_mask()[squares].any() and window.map.visible_mask()[~squares].all()
