@@ -21,8 +21,11 @@ UNDECODABLE = os.fsdecode(b"caf\xe9 \xff.jpg")   # not valid UTF-8
 
 
 def open_folder(qtbot, window, folder) -> None:
+    """Open ``folder`` and wait for its collection and the map's points (the PCA map comes after)."""
     window.open_paths([folder])
     wait_collection(qtbot, window)
+    s = window.session
+    qtbot.waitUntil(lambda: s.coords is not None and window.map.point_count() == len(s.collection), timeout=TIMEOUT)
 
 
 def wait_classes(qtbot, window, ensemble: bool = True) -> None:
