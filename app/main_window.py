@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         s = self.session
         s.errorRaised.connect(self.show_error)
         s.modelUnavailable.connect(self._offer_other_model)
+        s.rowsKept.connect(self._ask_forget)
         s.previewChanged.connect(self._on_preview)
         s.skippedChanged.connect(self._on_skipped)
         s.selectionChanged.connect(self._update_actions)
@@ -266,6 +267,21 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, text: str) -> None:
         """A message the user must see; it does not block the window."""
         self._open_dialog(QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self))
+
+    def _ask_forget(self, kept) -> None:
+        """A folder came back empty while the cache holds its embeddings: keep them unless told."""
+        rows = sum(k.rows for k in kept)
+        names = "\n".join(printable(k.path) for k in kept)
+        box = QMessageBox(QMessageBox.Icon.Question, "Folder came back empty",
+                          f"No images were found in\n{names}\nbut the cache holds {rows} embeddings for it.\n\n"
+                          "If its drive is unplugged or not mounted, keep them: they are used again when it "
+                          "is back. Forget them only if the images were deleted.", QMessageBox.StandardButton.NoButton,
+                          self)
+        box.addButton("Keep", QMessageBox.ButtonRole.RejectRole)
+        forget = box.addButton("Forget", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.buttons()[0])
+        box.finished.connect(lambda _r: box.clickedButton() is forget and self.session.forget_kept(kept))
+        self._open_dialog(box)
 
     def _open_dialog(self, dialog) -> None:
         self.dialog = dialog

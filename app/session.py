@@ -22,6 +22,7 @@ from PySide6.QtGui import QUndoStack
 from clipscape.app import tasks
 from clipscape.app.class_list import ClassEdit, ClassList
 from clipscape.app.session_derived import UNCLUSTERED, DerivedState, Query, same_image
+from clipscape.app.session_files import FileJobs
 from clipscape.app.model_choice import Choice, describe
 from clipscape.app.settings import Settings
 from clipscape.app.workers import JobRunner
@@ -36,7 +37,7 @@ PREVIEW_INTERVAL_S = 5.0  # at least this long between maps of the encoded-so-fa
 REFINING = "Classes from one prompt; refining them with the 80-prompt ensemble…"
 
 
-class Session(DerivedState, QObject):
+class Session(DerivedState, FileJobs, QObject):
     """See the module docstring. Results are applied by the ``_on_*`` methods on the GUI thread."""
 
     modelChanged = Signal()          # model_choice / encoder / loading state
@@ -57,6 +58,7 @@ class Session(DerivedState, QObject):
     errorRaised = Signal(str, str)   # title, message: the window shows a message box
     modelUnavailable = Signal(str)   # why: the window offers the demo model or a local folder
     exported = Signal(str, int)      # path, rows
+    rowsKept = Signal(object)        # [Kept]: roots that came back empty; the window asks to forget them
 
     def __init__(self, settings: Settings, model: Choice, device: str = "auto", batch_size: int = 32,
                  cache_dir: str | None = None, parent=None) -> None:
@@ -229,6 +231,7 @@ class Session(DerivedState, QObject):
             text = f"{len(collection)} images"
         self._say(text, busy=None)
         self._take_collection(collection)
+        self._report_kept(done)
         if len(collection):
             self._say(text + "; computing the map…", busy="project")
             self.jobs.start("project", tasks.project, collection.embeddings,
@@ -473,22 +476,6 @@ class Session(DerivedState, QObject):
         if row != self.previewed:
             self.previewed = row
             self.previewChanged.emit()
-
-    # --- export ------------------------------------------------------------------------------
-    def export(self, path: str, selection_only: bool) -> None:
-        """Write the CSV of every image (or of the selection) in a job; `exported` when done."""
-        if self.collection is None:
-            return
-        rows = self.selection if selection_only else np.arange(len(self.collection))
-        self._say(f"Writing {len(rows)} rows to {path}…", busy="export")
-        self.jobs.start("export", tasks.export_csv, path, self.collection, rows, self.coords, self.classification,
-                        self.scores, progressed=lambda v: self._say(self.status, progress=v),
-                        succeeded=lambda n: self._on_exported(path, n), failed=self._failed("Export failed", path),
-                        cancelled=lambda: self._say("Export cancelled; nothing written.", busy=None))
-
-    def _on_exported(self, path: str, rows: int) -> None:
-        self._say(f"Wrote {rows} rows to {path}", busy=None)
-        self.exported.emit(path, rows)
 
     def shutdown(self) -> None:
         """Cancel every job and wait for it (the window is closing)."""

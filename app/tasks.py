@@ -91,6 +91,15 @@ def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | 
         return cached(list(roots), encoder, store)
 
 
+def forget_empty(job: Job, roots: Sequence[str], encoder, cache_dir: str | None) -> int:
+    """Forget the cached rows of these roots that a new scan, too, finds gone; return how many."""
+    from clipscape.models.indexer import forget_empty
+    from clipscape.models.store import EmbeddingStore
+
+    with EmbeddingStore(cache_dir) as store:
+        return sum(forget_empty(root, encoder, store) for root in roots)
+
+
 _umap_server: UmapProcess | None = None
 
 

@@ -22,7 +22,7 @@ from clipscape.models.pipeline import encoded_batches
 from clipscape.models.scan import ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
 
-__all__ = ["Collection", "IndexProgress", "Kept", "cached", "index", "run"]
+__all__ = ["Collection", "IndexProgress", "Kept", "cached", "forget_empty", "index", "run"]
 
 T = TypeVar("T")
 
@@ -161,6 +161,27 @@ def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Se
                     kept.append(Kept(path, rows, "unreadable"))
         store.prune(model_id, root, keep, spare)
     return kept
+
+
+def forget_empty(root: str | os.PathLike, encoder: Encoder, store: EmbeddingStore) -> int:
+    """Forget the cached rows of a root folder the user confirmed is gone; return how many.
+
+    ``index`` keeps the rows of a root that came back empty (``Kept(reason="empty")``) until
+    the user says the images were deleted. The folder is scanned again first, so rows are only
+    deleted for files that scan, too, proves gone: a drive mounted again in the meantime loses
+    nothing, and an unreadable sub-folder still keeps its rows.
+    """
+    root = os.path.abspath(os.fspath(root))
+    files, skipped = [], []
+    try:
+        for item in iter_scan([root]):
+            (files if isinstance(item, ImageFile) else skipped).append(item)
+    except FileNotFoundError:
+        return 0  # not even the folder is there: nothing was proved gone
+    model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
+    before = store.count_under(model_id, root)
+    _prune(store, model_id, [root], files, skipped, prune_missing=True)
+    return before - store.count_under(model_id, root)
 
 
 def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,

@@ -382,3 +382,36 @@ def test_window_has_its_icon_and_the_desktop_entry_runs_clipscape(window):
     assert ICON.is_file() and not window.windowIcon().isNull()
     entry = (Path(__file__).resolve().parent.parent / "packaging" / "clipscape.desktop").read_text()
     assert "Exec=clipscape %F" in entry and "MimeType=inode/directory;" in entry
+
+
+def test_a_folder_that_comes_back_empty_asks_before_its_cached_rows_are_forgotten(qtbot, window, tmp_path):
+    from clipscape.models.store import EmbeddingStore
+    from gui_support import photo_folder
+
+    s = window.session
+
+    def cached_rows() -> int:
+        with EmbeddingStore(s.cache_dir) as store:
+            return store.count_under(store.model_id(s.encoder.key, s.encoder.identity, s.encoder.dim), folder)
+
+    def reopen_and_answer(button: str) -> None:
+        window.open_paths([folder])
+        qtbot.waitUntil(lambda: isinstance(window.dialog, QMessageBox) and window.dialog.isVisible(), timeout=TIMEOUT)
+        box = window.dialog
+        assert box.windowTitle() == "Folder came back empty" and "12 embeddings" in box.text()
+        assert folder in box.text() and box.defaultButton().text() == "Keep"  # Enter keeps them
+        qtbot.mouseClick(next(b for b in box.findChildren(QPushButton) if b.text() == button),
+                         Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not box.isVisible() and not s.jobs.running(), timeout=TIMEOUT)
+
+    folder = photo_folder(tmp_path)
+    window.open_paths([folder])
+    wait_collection(qtbot, window)
+    assert cached_rows() == 12
+    unplugged = tmp_path / "unplugged"
+    shutil.move(folder, unplugged)
+    Path(folder).mkdir()  # the mount point is there, its drive is not
+    reopen_and_answer("Keep")
+    assert cached_rows() == 12 and len(s.collection) == 0
+    reopen_and_answer("Forget")
+    assert cached_rows() == 0 and s.status == f"Forgot 12 cached embeddings of {folder}"

@@ -211,6 +211,28 @@ def test_a_root_that_comes_back_empty_keeps_its_rows_unless_asked(folder, demo_e
     assert progress.kept == [] and _count(cache, demo_encoder) == 0
 
 
+def test_forget_empty_deletes_only_what_a_new_scan_proves_gone(folder, demo_encoder, tmp_path):
+    from clipscape.models.indexer import forget_empty
+
+    cache = tmp_path / "c"
+    index_folder(folder, demo_encoder, cache)
+    away = tmp_path / "unplugged"
+    away.mkdir()
+    files = sorted(folder.iterdir())
+    for f in files:
+        f.rename(away / f.name)
+    _, progress = index_folder(folder, demo_encoder, cache)
+    assert [k.reason for k in progress.kept] == ["empty"]
+    for f in files[:10]:  # the drive is back (partly) before the user answers: those rows stay
+        (away / f.name).rename(f)
+    with EmbeddingStore(cache) as store:
+        assert forget_empty(folder, demo_encoder, store) == 38
+    assert _count(cache, demo_encoder) == 10
+    with EmbeddingStore(cache) as store:
+        assert forget_empty(tmp_path / "no-such-folder", demo_encoder, store) == 0
+    assert _count(cache, demo_encoder) == 10
+
+
 def test_prune_false_deletes_nothing(folder, demo_encoder, tmp_path):
     cache = tmp_path / "c"
     index_folder(folder, demo_encoder, cache)
