@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import sys
 import time
+from contextlib import contextmanager
 from typing import Any, Sequence
 
 from clipscape.models.cli_args import PROG, add_model_arguments, build_parser  # noqa: F401 (re-exported)
@@ -86,14 +87,16 @@ def _drop_stdout() -> None:
 
 def _load(args):
     """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar."""
-    from clipscape.models.encoder import ModelSpec, load_encoder
+    from clipscape.models.encoder import ModelSpec
+    from clipscape.models.lazy_encoder import open_encoder
     from clipscape.models.store import EmbeddingStore
 
     folder = os.path.abspath(args.folder)
     if not os.path.exists(folder):
         raise Fatal(f"no such folder: {printable(args.folder)}")
     with EmbeddingStore(args.cache_dir) as store:  # opened first: an unusable cache fails before the model loads
-        encoder = load_encoder(ModelSpec.parse(args.model, args.pretrained), device=args.device)
+        # built only if an image or a new text must be encoded (models/lazy_encoder.py)
+        encoder = open_encoder(ModelSpec.parse(args.model, args.pretrained), store, device=args.device)
         collection, summary = _index(args, folder, encoder, store)
     if not args.json:
         for s in summary.skipped:
@@ -111,6 +114,7 @@ def _index(args, folder: str, encoder, store):
         # Only encode deletes what the scan proved gone; search, similar, classify, export never delete.
         collection = run(index(folder, encoder, store, batch_size=args.batch_size,
                                decode_workers=args.decode_workers, include_hidden=args.include_hidden,
+                               follow_links_out=args.follow_links_out,
                                prune=args.command == "encode",
                                prune_missing=getattr(args, "prune_missing", False)),
                          bar.update)
@@ -122,6 +126,9 @@ def _kept_line(kept) -> str:
     if kept.reason == "empty":
         return (f"kept {kept.rows} cached embeddings of {printable(kept.path)}: the folder came back empty "
                 f"(is its drive mounted?); {PROG} encode --prune-missing forgets them")
+    if kept.reason == "link out":
+        return (f"kept {kept.rows} cached embeddings under {printable(kept.path)}: it links out of the folder "
+                "and was not followed (--follow-links-out follows it)")
     return f"kept {kept.rows} cached embeddings under {printable(kept.path)}: it could not be read"
 
 
@@ -129,7 +136,7 @@ def _summary(args, encoder, summary) -> dict[str, Any]:
     return {
         "folder": os.path.abspath(args.folder),
         "model": encoder.identity,
-        "device": encoder.device,
+        "device": encoder.device if args.json else None,  # (a model not built yet needs torch to say)
         "images": summary.total,
         "embedded": summary.embedded,
         "reused": summary.reused,
@@ -181,7 +188,8 @@ def cmd_search(args) -> dict[str, Any]:
     from clipscape.models.search import search
 
     encoder, collection, summary = _load(args)
-    hits = search(collection, encoder, args.caption, args.top)
+    with _texts(args, encoder) as texts:
+        hits = search(collection, texts, args.caption, args.top)
     return _hits_result(args, encoder, summary, hits, {"caption": args.caption})
 
 
@@ -234,7 +242,8 @@ def cmd_export(args) -> dict[str, Any]:
         result = _zero_shot(args, encoder, collection)
         labels, probs = result.labels, result.confidence
     if args.query is not None:
-        scores = text_scores(collection, encoder, args.query)
+        with _texts(args, encoder) as texts:
+            scores = text_scores(collection, texts, args.query)
     with _Bar(args, "writing CSV", "row") as bar:
         try:
             write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
@@ -272,13 +281,22 @@ def _reason(e: OSError) -> str:
 
 def _zero_shot(args, encoder, collection):
     """The classification for --classes, with prompt embeddings cached in the store and a progress bar."""
-    from clipscape.models.store import EmbeddingStore
-    from clipscape.models.zeroshot import CachedTextEncoder, zero_shot
+    from clipscape.models.zeroshot import zero_shot
 
-    with EmbeddingStore(args.cache_dir) as store, _Bar(args, "class prompts", "prompt") as bar:
-        return zero_shot(collection.embeddings, CachedTextEncoder(encoder, store), args.class_list,
+    with _texts(args, encoder) as texts, _Bar(args, "class prompts", "prompt") as bar:
+        return zero_shot(collection.embeddings, texts, args.class_list,
                          args.threshold, ensemble=not args.single_template,
                          progress=lambda done, total: bar.update(_Count(done, total)))
+
+
+@contextmanager
+def _texts(args, encoder):
+    """The encoder with every text's embedding remembered in the store (a caption searched again needs no model)."""
+    from clipscape.models.store import EmbeddingStore
+    from clipscape.models.zeroshot import CachedTextEncoder
+
+    with EmbeddingStore(args.cache_dir) as store:
+        yield CachedTextEncoder(encoder, store)
 
 
 class _Count:

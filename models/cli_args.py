@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cache-dir", default=None,
                    help="where embeddings are cached (default: $CLIPSCAPE_CACHE_DIR or the user cache dir)")
     g.add_argument("--include-hidden", action="store_true", help="also scan hidden files and folders")
+    g.add_argument("--follow-links-out", action="store_true",
+                   help="also follow symbolic links to folders outside FOLDER (off: a link to / or a network "
+                        "share would scan all of it; such links are listed as skipped)")
     g.add_argument("--json", action="store_true", help="print a JSON document on stdout")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -262,19 +262,37 @@ def load_encoder(spec: ModelSpec, device: str = "auto", cache_dir: str | None = 
     torch is imported, so a model that cannot be had fails in about a second, not after 4 s of
     imports.
     """
-    name, pretrained, extra, identity = _locate(spec, cache_dir, tqdm_class)
+    return build_encoder(locate(spec, cache_dir, tqdm_class), device)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A model whose weights are on disk, found without importing torch or open_clip."""
+
+    spec: ModelSpec
+    name: str                    # open_clip's model name, or local-dir:FOLDER
+    pretrained: str | None       # the weights file for create_model_and_transforms
+    identity: dict[str, Any]     # the Encoder's identity less "preprocess", which the built model adds
+    config: Path | None = None   # a local-dir model's open_clip_config.json
+    hub_tag: str | None = None   # a hub model's tag: its preprocessing comes from open_clip's table
+
+
+def build_encoder(located: Located, device: str = "auto") -> Encoder:
+    """The Encoder for weights ``locate`` found (imports torch and open_clip; seconds)."""
     import open_clip
 
+    extra = {} if located.hub_tag is None else _hub_preprocessing(located.name, located.hub_tag)
     dev = pick_device(device)
     precision = "fp16" if dev == "cuda" else "fp32"
     try:
         with _no_random_init():  # every weight is then loaded from the checkpoint (strict)
             model, _, preprocess = open_clip.create_model_and_transforms(
-                name, pretrained=pretrained, device=dev, precision=precision, weights_only=True, **extra)
+                located.name, pretrained=located.pretrained, device=dev, precision=precision, weights_only=True,
+                **extra)
     except Exception as e:  # any failure to build the model (bad file, refused pickle, shape mismatch)
-        raise ModelUnavailable(f"cannot load model {spec.label}: {_first_line(e)}") from e
-    tokenizer = open_clip.get_tokenizer(name)
-    identity["preprocess"] = _preprocess_identity(model)
+        raise ModelUnavailable(f"cannot load model {located.spec.label}: {_first_line(e)}") from e
+    tokenizer = open_clip.get_tokenizer(located.name)
+    identity = dict(located.identity, preprocess=_preprocess_identity(model))
     return Encoder(model, preprocess, tokenizer, dev, identity)
 
 
@@ -310,21 +328,22 @@ def _keep(tensor: "torch.Tensor", *args: Any, **kwargs: Any) -> "torch.Tensor":
     return tensor
 
 
-def _locate(spec: ModelSpec, cache_dir: str | None, tqdm_class: Any) -> tuple[str, str | None, dict, dict]:
-    """(open_clip name, pretrained argument, extra kwargs, identity) for a spec."""
+def locate(spec: ModelSpec, cache_dir: str | None = None, tqdm_class: Any = None) -> Located:
+    """Find (or download) the weights for ``spec``; a demo, local-dir or known hub model imports no torch."""
     if spec.name == DEMO or spec.name.startswith(LOCAL_DIR):
         folder = DEMO_DIR if spec.name == DEMO else Path(spec.name[len(LOCAL_DIR):]).expanduser()
         if not (folder / "open_clip_config.json").is_file():
             raise ModelUnavailable(f"{folder} is not an open_clip model folder (no open_clip_config.json)")
         weights = _weights_in(folder)
         identity = {"source": "local-dir", "weights_sha256": cached_sha256(weights)}
-        return f"{LOCAL_DIR}{folder}", None, {}, identity
+        return Located(spec, f"{LOCAL_DIR}{folder}", None, identity, config=folder / "open_clip_config.json")
     checkpoint = spec.pretrained is not None and (
         os.path.isfile(spec.pretrained) or os.sep in spec.pretrained or spec.pretrained.endswith(CHECKPOINT_SUFFIXES))
-    path = None
+    hub = {"source": "hub", "name": spec.name, "tag": spec.pretrained}
     if not checkpoint and (spec.name, spec.pretrained) in KNOWN_HUB:
         # Cached, downloadable, or neither: decided before importing open_clip (and torch, 4 s).
         path = resolve(spec.name, spec.pretrained, cache_dir, tqdm_class)
+        return Located(spec, spec.name, str(path), hub, hub_tag=spec.pretrained)
     import open_clip
 
     if spec.name not in open_clip.list_models():
@@ -335,14 +354,20 @@ def _locate(spec: ModelSpec, cache_dir: str | None, tqdm_class: Any) -> tuple[st
         path = Path(spec.pretrained).expanduser()
         if not path.is_file():
             raise ModelUnavailable(f"checkpoint file not found: {path}")
-        return spec.name, str(path), {}, {"source": "file", "name": spec.name, "weights_sha256": cached_sha256(path)}
-    cfg = pretrained_config(spec.name, spec.pretrained)
-    path = path or resolve(spec.name, spec.pretrained, cache_dir=cache_dir, tqdm_class=tqdm_class)
-    extra = {k: v for k, v in {
+        return Located(spec, spec.name, str(path),
+                       {"source": "file", "name": spec.name, "weights_sha256": cached_sha256(path)})
+    pretrained_config(spec.name, spec.pretrained)  # an unknown tag fails here, naming the known ones
+    path = resolve(spec.name, spec.pretrained, cache_dir=cache_dir, tqdm_class=tqdm_class)
+    return Located(spec, spec.name, str(path), hub, hub_tag=spec.pretrained)
+
+
+def _hub_preprocessing(name: str, tag: str) -> dict[str, Any]:
+    """create_model_and_transforms arguments for the preprocessing a hub model's weights were trained with."""
+    cfg = pretrained_config(name, tag)
+    return {k: v for k, v in {
         "image_mean": cfg.get("mean"), "image_std": cfg.get("std"),
         "image_interpolation": cfg.get("interpolation"), "image_resize_mode": cfg.get("resize_mode"),
         "force_quick_gelu": cfg.get("quick_gelu") or None}.items() if v is not None}
-    return spec.name, str(path), extra, {"source": "hub", "name": spec.name, "tag": spec.pretrained}
 
 
 def _first_line(e: Exception) -> str:

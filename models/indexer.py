@@ -19,7 +19,7 @@ from typing import Generator, Iterable, Sequence, TypeVar
 from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.pipeline import encoded_batches
-from clipscape.models.scan import ImageFile, Skipped, iter_scan
+from clipscape.models.scan import LINK_OUT, ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
 
 __all__ = ["Collection", "IndexProgress", "Kept", "cached", "forget_empty", "index", "run"]
@@ -33,7 +33,8 @@ class Kept:
 
     path: str
     rows: int
-    reason: str  # "unreadable": the scan could not read it; "empty": the folder came back empty
+    reason: str  # "unreadable": the scan could not read it; "empty": the folder came back empty;
+    #              "link out": a folder link out of the scanned folders, not followed
 
 
 @dataclass
@@ -56,20 +57,22 @@ class IndexProgress:
 
 def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
           *, batch_size: int = 32, decode_workers: int | None = None, include_hidden: bool = False,
-          prune: bool = True, prune_missing: bool = False) -> Generator[IndexProgress, None, Collection]:
+          follow_links_out: bool = False, prune: bool = True,
+          prune_missing: bool = False) -> Generator[IndexProgress, None, Collection]:
     """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection.
 
     With ``prune`` (the default) the cache forgets the files the scan proved gone, and only
     those: nothing at or under a path the scan reported as unreadable, and nothing of a root
     folder that came back empty while the cache holds rows for it (an unmounted drive, an
     unplugged disk) unless ``prune_missing``. What was kept is listed in ``progress.kept``.
-    ``prune=False`` deletes nothing (read-only commands).
+    ``prune=False`` deletes nothing (read-only commands). A folder link out of ``paths`` is
+    followed only with ``follow_links_out`` (see models/scan.py); its cached rows are kept.
     """
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     roots = [os.path.abspath(os.fspath(p)) for p in roots]
     files, skipped = [], []  # iter_scan raises FileNotFoundError for a missing root
-    for item in iter_scan(roots, include_hidden=include_hidden):
+    for item in iter_scan(roots, include_hidden=include_hidden, follow_links_out=follow_links_out):
         (files if isinstance(item, ImageFile) else skipped).append(item)
     progress = IndexProgress("scan", total=len(files), skipped=skipped)
     yield progress
@@ -109,6 +112,8 @@ class _Encoding:
         self.failed: set[str] = set()  # paths that could not be decoded
 
     def __call__(self, todo: Sequence[ImageFile]) -> Generator[IndexProgress, None, None]:
+        if not todo:
+            return  # nothing to encode: the model is not needed (a lazy one is not even built)
         progress = self.progress
         for batch_files, embeddings, problems in encoded_batches(todo, self.encoder, self.batch_size,
                                                                  self.decode_workers):
@@ -144,6 +149,7 @@ def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Se
     """
     keep = {f.path for f in files}
     spare = [s.path for s in skipped]
+    why = {s.path: "link out" if s.reason.startswith(LINK_OUT) else "unreadable" for s in skipped}
     kept: list[Kept] = []
     for root in roots:
         if not os.path.isdir(root):
@@ -158,12 +164,13 @@ def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Se
             if path == root or path.startswith(inside):
                 rows = store.count_under(model_id, path)
                 if rows:
-                    kept.append(Kept(path, rows, "unreadable"))
+                    kept.append(Kept(path, rows, why[path]))
         store.prune(model_id, root, keep, spare)
     return kept
 
 
-def forget_empty(root: str | os.PathLike, encoder: Encoder, store: EmbeddingStore) -> int:
+def forget_empty(root: str | os.PathLike, encoder: Encoder, store: EmbeddingStore, *,
+                 follow_links_out: bool = False) -> int:
     """Forget the cached rows of a root folder the user confirmed is gone; return how many.
 
     ``index`` keeps the rows of a root that came back empty (``Kept(reason="empty")``) until
@@ -174,7 +181,7 @@ def forget_empty(root: str | os.PathLike, encoder: Encoder, store: EmbeddingStor
     root = os.path.abspath(os.fspath(root))
     files, skipped = [], []
     try:
-        for item in iter_scan([root]):
+        for item in iter_scan([root], follow_links_out=follow_links_out):
             (files if isinstance(item, ImageFile) else skipped).append(item)
     except FileNotFoundError:
         return 0  # not even the folder is there: nothing was proved gone
@@ -185,13 +192,14 @@ def forget_empty(root: str | os.PathLike, encoder: Encoder, store: EmbeddingStor
 
 
 def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
-           *, include_hidden: bool = False) -> Collection:
+           *, include_hidden: bool = False, follow_links_out: bool = False) -> Collection:
     """The Collection of the images under ``paths`` that the cache already holds, encoding nothing.
 
     After a cancelled index() run this is what was finished, so it can be explored at once.
     """
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    files = [f for f in iter_scan([os.path.abspath(os.fspath(p)) for p in roots], include_hidden=include_hidden)
+    files = [f for f in iter_scan([os.path.abspath(os.fspath(p)) for p in roots], include_hidden=include_hidden,
+                                        follow_links_out=follow_links_out)
              if isinstance(f, ImageFile)]
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
     done, _ = store.partition(model_id, files)

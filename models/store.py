@@ -55,6 +55,13 @@ _SCHEMA = (
 # Text (prompt) embeddings, so the 80-prompt class ensembles are computed once per model, not once
 # per session. Added after schema 1 shipped; CREATE IF NOT EXISTS on open keeps both directions
 # compatible (older code ignores the table), so it does not bump SCHEMA_VERSION.
+# What a model is known by before it is built (models/lazy_encoder.py): a hash of its weights'
+# identity, its config and the open_clip version, pointing at the models row a build produced.
+_ALIASES = """CREATE TABLE IF NOT EXISTS model_aliases (
+    alias    TEXT    PRIMARY KEY,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE
+)"""
+
 _TEXTS = """CREATE TABLE IF NOT EXISTS texts (
     model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
     prompt   TEXT    NOT NULL,
@@ -166,6 +173,25 @@ class EmbeddingStore:
             raise ValueError(f"model {key!r} is cached with dim {stored_dim}, not {dim}")
         self._dims[model] = dim
         return model
+
+    @translated
+    def model_by_alias(self, alias: str) -> tuple[str, dict[str, Any], int] | None:
+        """(key, identity, dim) of the model recorded under ``alias``, or None if none is."""
+        row = self._conn.execute("SELECT m.key, m.identity, m.dim FROM model_aliases a JOIN models m "
+                                 "ON m.id = a.model_id WHERE a.alias = ?", (alias,)).fetchone()
+        if row is None:
+            return None
+        try:
+            identity = json.loads(row[1])
+        except ValueError:
+            return None  # a hand-edited record: the model is built and recorded again
+        return row[0], identity, int(row[2])
+
+    @translated
+    def add_alias(self, alias: str, model_id: int) -> None:
+        """Record that the model built for ``alias`` is ``model_id`` (see model_by_alias)."""
+        with self._write_transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO model_aliases (alias, model_id) VALUES (?, ?)", (alias, model_id))
 
     @translated
     def partition(self, model_id: int, files: Sequence[F]) -> tuple[list[F], list[F]]:
@@ -350,6 +376,7 @@ class EmbeddingStore:
             else:
                 self._check_schema(conn, tables)
             conn.execute(_TEXTS)
+            conn.execute(_ALIASES)
         self._conn.execute(_PROBE)
 
     def _check_schema(self, conn: sqlite3.Connection, tables: set[str]) -> None:

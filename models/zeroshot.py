@@ -81,7 +81,10 @@ class CachedTextEncoder:
     def __init__(self, encoder: Encoder, store: "EmbeddingStore") -> None:
         self.encoder, self.store = encoder, store
         self.model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-        self.logit_scale = encoder.logit_scale
+
+    @property
+    def logit_scale(self) -> float:
+        return self.encoder.logit_scale  # (asked only when classifying: a lazy encoder is built then)
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         known = self.store.text_vectors(self.model_id, texts)

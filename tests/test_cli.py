@@ -623,3 +623,23 @@ def test_many_classes_show_progress(shapes, shared_cache, capsys):
     err = capsys.readouterr().err
     assert code == 0
     assert "class prompts" in err and "500/500" in err, err[-500:]
+
+
+def test_a_folder_link_out_is_listed_not_followed_and_its_cached_rows_are_kept(shapes, tmp_path, capsys):
+    import shutil
+
+    folder, paths = shapes
+    root = tmp_path / "photos"
+    shutil.copytree(folder, root / "own")
+    (root / "elsewhere").symlink_to(folder, target_is_directory=True)
+    code, out, _ = cli(capsys, "encode", root, "--follow-links-out")  # asked: followed
+    assert code == 0 and out["images"] == 96 and out["skipped"] == []
+    (root / "everything").symlink_to("/", target_is_directory=True)  # was: the whole disk scanned
+    code, out, _ = cli(capsys, "encode", root)
+    assert code == 0 and out["images"] == 48
+    assert sorted(s["path"] for s in out["skipped"]) == [str(root / "elsewhere"), str(root / "everything")]
+    assert all(s["reason"].startswith("link to a folder outside the scanned folders") for s in out["skipped"])
+    assert out["kept"] == [{"path": str(root / "elsewhere"), "rows": 48, "reason": "link out"}]
+    assert cached_rows(tmp_path / "cache") == 96  # not pruned: the scan did not look there
+    code, _, err = cli(capsys, "search", root, "a red circle", json_out=False)
+    assert code == 0 and f"skipped {root / 'everything'}: link to a folder outside" in err

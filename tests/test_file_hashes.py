@@ -56,9 +56,9 @@ def test_an_unwritable_or_garbled_record_only_means_hashing_again(tmp_path, read
 
 
 def test_local_dir_model_identity_uses_the_cached_hash(demo_encoder, monkeypatch, reads):
-    from clipscape.models.encoder import ModelSpec, _locate
+    from clipscape.models.encoder import ModelSpec, locate
 
-    first = _locate(ModelSpec.parse("demo"), None, None)[3]
-    second = _locate(ModelSpec.parse("demo"), None, None)[3]
+    first = locate(ModelSpec.parse("demo")).identity
+    second = locate(ModelSpec.parse("demo")).identity
     assert first == second == {"source": "local-dir", "weights_sha256": demo_encoder.identity["weights_sha256"]}
     assert len(reads) == 1

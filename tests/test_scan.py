@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from clipscape.models.images import load_rgb
-from clipscape.models.scan import IMAGE_EXTENSIONS, ImageFile, ScanResult, Skipped, iter_scan, scan
+from clipscape.models.scan import IMAGE_EXTENSIONS, LINK_OUT, ImageFile, ScanResult, Skipped, iter_scan, scan
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="Linux file-system behaviour")
 
@@ -78,12 +78,37 @@ def test_symlink_to_file_is_followed_but_not_resolved(tmp_path):
     assert result.files == [ImageFile(str(link), 10, os.stat(target).st_mtime_ns)]
 
 
-def test_symlink_to_outside_folder_is_scanned_under_the_link_path(tmp_path):
+def test_a_folder_link_out_of_the_scanned_folders_is_skipped_unless_asked(tmp_path):
+    touch(tmp_path / "outside" / "o.png")
+    root = tmp_path / "root"
+    touch(root / "own.png")
+    (root / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "to_slash").symlink_to("/", target_is_directory=True)  # was: the whole disk scanned
+    result = scan(root)
+    assert paths_of(result) == [str(root / "own.png")]
+    assert [(s.path, s.reason.startswith(LINK_OUT)) for s in result.skipped] == [
+        (str(root / "linked"), True), (str(root / "to_slash"), True)]
+    assert str(tmp_path / "outside") in result.skipped[0].reason
+    assert paths_of(scan(root / "linked", follow_links_out=False)) == [str(root / "linked" / "o.png")]  # a root
+    # opening the target too includes it, under the link's path as before
+    both = scan([root, tmp_path / "outside"])
+    assert paths_of(both) == [str(root / "linked" / "o.png"), str(root / "own.png")]
+    assert [s.path for s in both.skipped] == [str(root / "to_slash")]
+
+
+def test_symlink_to_outside_folder_is_scanned_under_the_link_path_when_asked(tmp_path):
     touch(tmp_path / "outside" / "o.png")
     root = tmp_path / "root"
     root.mkdir()
     (root / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
-    assert paths_of(scan(root)) == [str(root / "linked" / "o.png")]
+    assert paths_of(scan(root, follow_links_out=True)) == [str(root / "linked" / "o.png")]
+
+
+def test_a_folder_link_inside_the_scanned_folder_is_followed(tmp_path):
+    touch(tmp_path / "root" / "deep" / "down" / "d.png")
+    (tmp_path / "root" / "shortcut").symlink_to(tmp_path / "root" / "deep" / "down", target_is_directory=True)
+    result = scan(tmp_path / "root")
+    assert paths_of(result) == [str(tmp_path / "root" / "deep" / "down" / "d.png")] and result.skipped == []
 
 
 def test_symlink_loop_terminates_with_each_real_file_once(tmp_path):

@@ -12,8 +12,8 @@ other work, figures from different moments differ by far more than the code does
 - ``--help`` and ``--version``: argument parsing alone (no torch);
 - offline hub model: ``encode F --model ViT-B-32`` with an empty Hugging Face cache and an
   unreachable HF_ENDPOINT, i.e. the time until the one-line "cannot be fetched" error;
-- cached search: ``search F "a red circle"`` on a folder of --images shapes-world images that
-  are all already in the cache, with a random-weight ViT-B-32 as a ``local-dir:`` model (a
+- cached search: ``search F CAPTION`` on a folder of --images shapes-world images that
+  are all already in the cache, for a caption searched before and for a new one each run, with a random-weight ViT-B-32 as a ``local-dir:`` model (a
   600 MB safetensors file, like a real checkpoint; ../shared/bench/make_random_model.py) and
   with the bundled demo model;
 - the import profile: seconds to import torch and open_clip in a fresh process.
@@ -22,6 +22,7 @@ The model, the folder and the warm cache are made once and kept in --work betwee
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -68,11 +69,12 @@ class Cases:
         self.repeat, self.versions = repeat, ({"before": baseline, "after": None} if baseline else {"now": None})
         self.figures: dict[str, dict[str, float]] = {}
 
-    def run(self, name: str, argv: list[str], **kwargs) -> None:
+    def run(self, name: str, argv, **kwargs) -> None:
+        """Time ``argv`` (a list, or a function making a new one for each run)."""
         runs: dict[str, list[float]] = {v: [] for v in self.versions}
         for _ in range(self.repeat):
             for version, code in self.versions.items():
-                runs[version].append(timed(argv, code=code, **kwargs)[0])
+                runs[version].append(timed(argv() if callable(argv) else argv, code=code, **kwargs)[0])
         self.figures[name] = {v: statistics.median(r) for v, r in runs.items()}
 
 
@@ -109,6 +111,7 @@ def main() -> None:
     folder, model = ensure_inputs(args.work, args.images)
     cache = args.work / "cache"
     cases = Cases(args.repeat, args.baseline.resolve() if args.baseline else None)
+    fresh = itertools.count(int(time.time()))  # captions no run has seen
 
     cases.run("--help", ["--help"])
     cases.run("search --help", ["search", "--help"])
@@ -124,9 +127,13 @@ def main() -> None:
 
     for label, spec in (("random ViT-B-32 local-dir", f"local-dir:{model}"), ("demo model", "demo")):
         common = [str(folder), "--model", spec, "--quiet", "--cache-dir", str(cache), "--device", "cpu"]
+        search = ["search", *common[:1], "a red circle", *common[1:]]
         for code in cases.versions.values():
             timed(["encode", *common], code=code)  # warm the embedding cache (and any hash cache)
-        cases.run(f"search, cached folder, {label}", ["search", *common[:1], "a red circle", *common[1:]])
+            timed(search, code=code)  # and the caption's embedding, where the code caches it
+        cases.run(f"search, cached folder, caption seen before, {label}", search)
+        cases.run(f"search, cached folder, new caption, {label}",
+                  lambda: ["search", *common[:1], f"a photo of thing {next(fresh)}", *common[1:]])
 
     versions = list(cases.versions)
     width = max(map(len, cases.figures))
