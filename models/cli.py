@@ -140,6 +140,7 @@ def _summary(args, encoder, summary) -> dict[str, Any]:
         "images": summary.total,
         "embedded": summary.embedded,
         "reused": summary.reused,
+        "recognised": summary.recognised,  # of the reused: new paths whose content was cached (moved, copied)
         "skipped": [{"path": s.path, "reason": s.reason} for s in summary.skipped],
         "kept": [{"path": k.path, "rows": k.rows, "reason": k.reason} for k in summary.kept],
         "seconds": round(summary.seconds, 3),
@@ -179,9 +180,14 @@ def cmd_encode(args) -> dict[str, Any]:
     encoder, collection, summary = _load(args)
     out = _summary(args, encoder, summary)
     out["text"] = (f"{len(collection)} images indexed with {encoder.identity.get('name', args.model)}: "
-                   f"{summary.embedded} embedded, {summary.reused} from cache, {len(summary.skipped)} skipped "
+                   f"{summary.embedded} embedded, {summary.reused} from cache{_recognised(summary)}, "
+                   f"{len(summary.skipped)} skipped "
                    f"in {summary.seconds:.1f} s ({summary.images_per_second:.1f} images/s)")
     return out
+
+
+def _recognised(summary) -> str:
+    return f" ({summary.recognised} moved, renamed or copied)" if summary.recognised else ""
 
 
 def cmd_search(args) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Generator, Iterable, Sequence, TypeVar
 
 from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
+from clipscape.models.fingerprint import fingerprints
 from clipscape.models.pipeline import encoded_batches
 from clipscape.models.scan import LINK_OUT, ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
@@ -25,6 +26,7 @@ from clipscape.models.store import EmbeddingStore
 __all__ = ["Collection", "IndexProgress", "Kept", "cached", "forget_empty", "index", "run"]
 
 T = TypeVar("T")
+FINGERPRINT_CHUNK = 1024  # new files fingerprinted (and looked up) at a time, so encoding starts at once
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class IndexProgress:
     total: int = 0          # images found
     done: int = 0           # images handled so far (reused + embedded + skipped while encoding)
     embedded: int = 0
-    reused: int = 0
+    reused: int = 0         # from the cache, including the recognised
+    recognised: int = 0     # new paths whose content the cache knew (moved, renamed, copied)
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     kept: list[Kept] = field(default_factory=list)  # cached rows the scan could not prove gone
@@ -78,12 +81,13 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     yield progress
 
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-    if prune:
-        progress.kept = _prune(store, model_id, roots, files, skipped, prune_missing)
     cached, todo = store.partition(model_id, files)
     progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
     encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
+    scan_skipped = list(skipped)
     yield from encode(todo)
+    if prune:  # after encoding: a moved file finds its embedding under its old path first
+        progress.kept = _prune(store, model_id, roots, files, scan_skipped, prune_missing)
 
     good = [f.path for f in files if f.path not in encode.failed]
     found, embeddings = store.load_found(model_id, good)
@@ -112,13 +116,30 @@ class _Encoding:
         self.failed: set[str] = set()  # paths that could not be decoded
 
     def __call__(self, todo: Sequence[ImageFile]) -> Generator[IndexProgress, None, None]:
-        if not todo:
-            return  # nothing to encode: the model is not needed (a lazy one is not even built)
+        """Encode ``todo``, a chunk at a time: first the files whose content the cache already
+        knows under another path (moved, renamed, copied, touched) take that embedding, then the
+        rest is encoded with its fingerprints stored for next time."""
+        for start in range(0, len(todo), FINGERPRINT_CHUNK):
+            yield from self._chunk(todo[start:start + FINGERPRINT_CHUNK])
+
+    def _chunk(self, todo: Sequence[ImageFile]) -> Generator[IndexProgress, None, None]:
         progress = self.progress
-        for batch_files, embeddings, problems in encoded_batches(todo, self.encoder, self.batch_size,
+        prints = fingerprints(todo, self.decode_workers or 4)
+        reused = {f.path for f in self.store.reuse(self.model_id, todo, prints)}
+        if reused:
+            progress.reused += len(reused)
+            progress.recognised += len(reused)
+            progress.done += len(reused)
+            progress.seconds = time.perf_counter() - self.start
+            yield progress
+        print_of = {f.path: fp for f, fp in zip(todo, prints)}
+        rest = [f for f in todo if f.path not in reused]
+        if not rest:
+            return  # nothing to encode: the model is not needed (a lazy one is not even built)
+        for batch_files, embeddings, problems in encoded_batches(rest, self.encoder, self.batch_size,
                                                                  self.decode_workers):
             if batch_files:
-                self.store.add_batch(self.model_id, batch_files, embeddings)
+                self.store.add_batch(self.model_id, batch_files, embeddings, [print_of[f.path] for f in batch_files])
             self.failed.update(p.path for p in problems)
             progress.skipped.extend(problems)
             progress.embedded += len(batch_files)

@@ -55,19 +55,33 @@ _SCHEMA = (
 # Text (prompt) embeddings, so the 80-prompt class ensembles are computed once per model, not once
 # per session. Added after schema 1 shipped; CREATE IF NOT EXISTS on open keeps both directions
 # compatible (older code ignores the table), so it does not bump SCHEMA_VERSION.
-# What a model is known by before it is built (models/lazy_encoder.py): a hash of its weights'
-# identity, its config and the open_clip version, pointing at the models row a build produced.
-_ALIASES = """CREATE TABLE IF NOT EXISTS model_aliases (
-    alias    TEXT    PRIMARY KEY,
-    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE
-)"""
-
 _TEXTS = """CREATE TABLE IF NOT EXISTS texts (
     model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
     prompt   TEXT    NOT NULL,
     vector   BLOB    NOT NULL,              -- little-endian float32 x models.dim
     PRIMARY KEY (model_id, prompt)
 )"""
+
+# Added the same way: what a model is known by before it is built (models/lazy_encoder.py), a
+# hash of its weights' identity, config and library versions, pointing at the row a build produced.
+_ALIASES = """CREATE TABLE IF NOT EXISTS model_aliases (
+    alias    TEXT    PRIMARY KEY,
+    model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE
+)"""
+
+# And each embedding's content fingerprint (models/fingerprint.py), so a moved, renamed or copied
+# file gets the embedding of the same bytes at their old path instead of being encoded again.
+# A row goes with its embedding (the foreign key), and add_batch replaces or drops it.
+_FINGERPRINTS = (
+    """CREATE TABLE IF NOT EXISTS fingerprints (
+        model_id    INTEGER NOT NULL,
+        path        BLOB    NOT NULL,
+        fingerprint BLOB    NOT NULL,
+        PRIMARY KEY (model_id, path),
+        FOREIGN KEY (model_id, path) REFERENCES embeddings (model_id, path) ON DELETE CASCADE
+    )""",
+    "CREATE INDEX IF NOT EXISTS fingerprints_by_content ON fingerprints (model_id, fingerprint)",
+)
 
 # Scratch table for set operations against a long list of files (partition, load): one
 # executemany + one join instead of a query per file. TEMP tables are private to the connection.
@@ -215,15 +229,56 @@ class EmbeddingStore:
         return cached, todo
 
     @translated
-    def add_batch(self, model_id: int, files: Sequence[FileKey], embeddings: np.ndarray) -> None:
-        """Store one embedding per file, replacing older rows of the same path, in one committed transaction."""
+    def add_batch(self, model_id: int, files: Sequence[FileKey], embeddings: np.ndarray,
+                  fingerprints: Sequence[bytes | None] | None = None) -> None:
+        """Store one embedding per file, replacing older rows of the same path, in one committed transaction.
+
+        ``fingerprints`` (one per file, None where unknown) are each file's content fingerprint
+        now; a path's older fingerprint is dropped either way.
+        """
         vectors = self._checked_vectors(model_id, embeddings, len(files))
         rows = [
             (model_id, os.fsencode(f.path), int(f.size), int(f.mtime_ns), vector.tobytes())
             for f, vector in zip(files, vectors)
         ]
+        prints = list(fingerprints) if fingerprints is not None else [None] * len(rows)
         with self._write_transaction() as conn:
             conn.executemany(_UPSERT, rows)
+            conn.executemany("DELETE FROM fingerprints WHERE model_id = ? AND path = ?",
+                             [(model_id, r[1]) for r, fp in zip(rows, prints) if fp is None])
+            conn.executemany("INSERT OR REPLACE INTO fingerprints (model_id, path, fingerprint) VALUES (?, ?, ?)",
+                             [(model_id, r[1], fp) for r, fp in zip(rows, prints) if fp is not None])
+
+    @translated
+    def reuse(self, model_id: int, files: Sequence[F], fingerprints: Sequence[bytes | None]) -> list[F]:
+        """Give each file the embedding cached for the same content elsewhere; return the files that got one.
+
+        A file whose fingerprint matches a cached row (a moved, renamed or copied file, or one
+        touched without changing) gets that row's vector under its own path, size and mtime,
+        in one committed transaction. Damaged vectors are never copied.
+        """
+        wanted = {fp for fp in fingerprints if fp is not None}
+        if not wanted:
+            return []
+        size = self._dim(model_id) * VECTOR_DTYPE.itemsize
+        known: dict[bytes, bytes] = {}
+        unique = list(wanted)
+        for start in range(0, len(unique), 500):  # stay below SQLite's bound-parameter limit
+            chunk = unique[start:start + 500]
+            rows = self._conn.execute(
+                f"""SELECT f.fingerprint, e.vector FROM fingerprints AS f JOIN embeddings AS e
+                    ON e.model_id = f.model_id AND e.path = f.path
+                    WHERE f.model_id = ? AND f.fingerprint IN ({",".join("?" * len(chunk))})""",
+                (model_id, *chunk)).fetchall()
+            known.update((fp, vector) for fp, vector in rows if len(vector) == size)
+        found = [(f, fp) for f, fp in zip(files, fingerprints) if fp in known]
+        if found:
+            with self._write_transaction() as conn:
+                conn.executemany(_UPSERT, [(model_id, os.fsencode(f.path), int(f.size), int(f.mtime_ns), known[fp])
+                                           for f, fp in found])
+                conn.executemany("INSERT OR REPLACE INTO fingerprints (model_id, path, fingerprint) VALUES (?, ?, ?)",
+                                 [(model_id, os.fsencode(f.path), fp) for f, fp in found])
+        return [f for f, _ in found]
 
     @translated
     def prune(self, model_id: int, root: str, keep: Iterable[str], spare: Iterable[str] = ()) -> int:
@@ -375,8 +430,8 @@ class EmbeddingStore:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             else:
                 self._check_schema(conn, tables)
-            conn.execute(_TEXTS)
-            conn.execute(_ALIASES)
+            for statement in (_TEXTS, _ALIASES, *_FINGERPRINTS):
+                conn.execute(statement)
         self._conn.execute(_PROBE)
 
     def _check_schema(self, conn: sqlite3.Connection, tables: set[str]) -> None:

@@ -58,7 +58,8 @@ def test_reopening_encodes_only_new_and_changed_files_and_drops_deleted(folder, 
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
     shutil.copy(files[2], folder / "new.jpg")                  # new
     second, p2 = index_folder(folder, demo_encoder, cache)
-    assert (p2.embedded, p2.reused, p2.total) == (2, 46, 48)
+    # the new file is a copy of a cached one: recognised by its content, not encoded
+    assert (p2.embedded, p2.reused, p2.recognised, p2.total) == (1, 47, 1, 48)
     assert str(files[0]) not in second.paths
     row = second.index_of(changed)
     assert not np.allclose(second.embeddings[row], first.embeddings[first.index_of(changed)])
@@ -269,3 +270,52 @@ def test_rows_deleted_by_another_process_after_partition_do_not_lose_the_run(fol
     with EmbeddingStore(cache) as store:
         model = store.model_id(demo_encoder.key, demo_encoder.identity, demo_encoder.dim)
         assert store.count(model) == 47
+
+
+# --- moved, renamed and copied files keep their embeddings -----------------------------------
+
+def test_a_renamed_folder_and_a_copied_file_reuse_their_embeddings(folder, demo_encoder, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import clipscape.models.indexer as indexer
+
+    root = tmp_path / "library"
+    shutil.copytree(folder, root / "2019")
+    cache = tmp_path / "c"
+    first, _ = index_folder(root, demo_encoder, cache)
+    (root / "2019").rename(root / "2019 - Holidays")
+    some = sorted((root / "2019 - Holidays").iterdir())[0]
+    shutil.copy(some, root / "copy.jpg")
+    Image.open(some).rotate(90).save(root / "changed.jpg", "JPEG")  # other bytes: encoded
+
+    encoded = []
+    real = indexer.encoded_batches
+    monkeypatch.setattr(indexer, "encoded_batches", lambda todo, *a, **k: (encoded.extend(todo), real(todo, *a, **k))[1])
+    collection, progress = index_folder(root, demo_encoder, cache)
+    assert (progress.recognised, progress.reused, progress.embedded) == (49, 49, 1)
+    assert [f.path for f in encoded] == [str(root / "changed.jpg")]
+    assert len(collection) == 50 and _count(cache, demo_encoder) == 50  # the old paths were pruned
+    by_name = dict(zip(first.paths, first.embeddings))
+    for path, vector in zip(collection.paths, collection.embeddings):
+        if "Holidays" in path:
+            np.testing.assert_array_equal(vector, by_name[path.replace("2019 - Holidays", "2019")])
+    np.testing.assert_array_equal(collection.embeddings[collection.index_of(str(root / "copy.jpg"))],
+                                  by_name[str(some).replace("2019 - Holidays", "2019")])
+    # touched, not changed: recognised by content, not encoded again
+    encoded.clear()
+    os.utime(root / "copy.jpg", ns=(1, 1))
+    _, progress = index_folder(root, demo_encoder, cache)
+    assert (progress.recognised, progress.embedded, encoded) == (1, 0, [])
+
+
+def test_a_file_whose_content_changed_is_never_given_its_old_embedding(folder, demo_encoder, tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "r"
+    shutil.copytree(folder, root)
+    cache = tmp_path / "c"
+    index_folder(root, demo_encoder, cache)
+    victim = sorted(root.iterdir())[0]
+    Image.new("RGB", (96, 96), "white").save(victim, "JPEG")
+    _, progress = index_folder(root, demo_encoder, cache)
+    assert (progress.recognised, progress.embedded) == (0, 1)

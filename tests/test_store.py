@@ -460,3 +460,21 @@ def test_known_model_needs_no_write_lock(tmp_path, monkeypatch):
         finally:
             writer.execute("ROLLBACK")
             writer.close()
+
+
+def test_reuse_copies_a_vector_by_fingerprint_and_a_rewrite_drops_the_old_fingerprint(tmp_path):
+    vectors = np.eye(3, 8, dtype=np.float32)
+    old = [ImageFile(f"/old/{i}.jpg", 10 + i, 1) for i in range(3)]
+    with EmbeddingStore(tmp_path) as store:
+        model = store.model_id("fp", {"name": "fp"}, 8)
+        store.add_batch(model, old, vectors, [b"a" * 16, b"b" * 16, None])
+        moved = [ImageFile("/new/0.jpg", 10, 5), ImageFile("/new/1.jpg", 11, 5), ImageFile("/new/2.jpg", 12, 5)]
+        got = store.reuse(model, moved, [b"a" * 16, b"zz" * 8, None])
+        assert got == [moved[0]]
+        np.testing.assert_array_equal(store.load(model, ["/new/0.jpg"]), vectors[:1])
+        assert store.partition(model, moved[:1]) == (moved[:1], [])  # under its own size and mtime
+        store.add_batch(model, old[1:2], vectors[2:3])  # /old/1 re-encoded, fingerprint unknown now
+        assert store.reuse(model, moved[1:2], [b"b" * 16]) == []  # its old content is no longer there
+        store.prune(model, "/old", keep=[])
+        assert store.reuse(model, moved[:1], [b"a" * 16]) == moved[:1]  # /new/0 carries the fingerprint on
+        assert store._conn.execute("SELECT COUNT(*) FROM fingerprints").fetchone()[0] == 1
