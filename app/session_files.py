@@ -37,6 +37,9 @@ class FileJobs:
         """After an encode: ask (through ``rowsKept``) about roots that came back empty."""
         empty = [k for k in (progress.kept if progress is not None else []) if k.reason == "empty"]
         if empty:
+            names = ", ".join(printable(k.path) for k in empty)
+            self._say(f"{self.status} in {names}; its {sum(k.rows for k in empty)} cached embeddings are kept",
+                      busy=None)
             self.rowsKept.emit(empty)
 
     def forget_kept(self, kept: list[Kept]) -> None:

@@ -413,5 +413,6 @@ def test_a_folder_that_comes_back_empty_asks_before_its_cached_rows_are_forgotte
     Path(folder).mkdir()  # the mount point is there, its drive is not
     reopen_and_answer("Keep")
     assert cached_rows() == 12 and len(s.collection) == 0
+    assert s.status == f"No images found in {folder}; its 12 cached embeddings are kept"
     reopen_and_answer("Forget")
     assert cached_rows() == 0 and s.status == f"Forgot 12 cached embeddings of {folder}"

@@ -335,11 +335,20 @@ def test_permission_denied(tmp_path, monkeypatch):
     assert reason_for(path) == "cannot read file: permission denied"
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads anything")
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
 def test_permission_denied_for_real(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import run_unprivileged
+
     path = save(Image.new("RGB", (4, 4)), tmp_path / "secret.png")
     os.chmod(path, 0)
-    assert reason_for(path) == "cannot read file: permission denied"
+    code = ("import sys; from clipscape.models.images import ImageLoadError, load_rgb\n"
+            "try:\n    load_rgb(sys.argv[1])\nexcept ImageLoadError as e:\n    print(e)")
+    proc = run_unprivileged([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)  # as root (CI), without the power to ignore permissions
+    assert proc.returncode == 0 and proc.stdout.strip() == "cannot read file: permission denied", proc.stderr
 
 
 # --- decompression bombs ---------------------------------------------------------------

@@ -208,18 +208,27 @@ def test_unreadable_folder_is_skipped_and_scan_goes_on(tmp_path, monkeypatch):
     assert result.skipped == [Skipped(str(locked), "cannot read folder: permission denied")]
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads anything")
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
 def test_unreadable_folder_for_real(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import run_unprivileged
+
     locked = tmp_path / "locked"
     touch(locked / "a.png")
     fine = touch(tmp_path / "fine.png")
+    code = ("import json, sys; from clipscape.models.scan import scan; r = scan(sys.argv[1]); "
+            "print(json.dumps([[f.path for f in r.files], [[k.path, k.reason] for k in r.skipped]]))")
     locked.chmod(0)
-    try:
-        result = scan(tmp_path)
+    try:  # as root (CI), without the power to ignore permissions
+        proc = run_unprivileged([sys.executable, "-c", code, tmp_path], capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
     finally:
         locked.chmod(0o755)
-    assert paths_of(result) == [str(fine)]
-    assert result.skipped == [Skipped(str(locked), "cannot read folder: permission denied")]
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [[str(fine)], [[str(locked), "cannot read folder: permission denied"]]]
 
 
 @linux_only
