@@ -328,14 +328,18 @@ def _keep(tensor: "torch.Tensor", *args: Any, **kwargs: Any) -> "torch.Tensor":
     return tensor
 
 
-def locate(spec: ModelSpec, cache_dir: str | None = None, tqdm_class: Any = None) -> Located:
-    """Find (or download) the weights for ``spec``; a demo, local-dir or known hub model imports no torch."""
+def locate(spec: ModelSpec, cache_dir: str | None = None, tqdm_class: Any = None,
+           hashes_dir: str | os.PathLike | None = None) -> Located:
+    """Find (or download) the weights for ``spec``; a demo, local-dir or known hub model imports no torch.
+
+    ``hashes_dir`` keeps the record of weights hashes (default: the embedding cache's folder).
+    """
     if spec.name == DEMO or spec.name.startswith(LOCAL_DIR):
         folder = DEMO_DIR if spec.name == DEMO else Path(spec.name[len(LOCAL_DIR):]).expanduser()
         if not (folder / "open_clip_config.json").is_file():
             raise ModelUnavailable(f"{folder} is not an open_clip model folder (no open_clip_config.json)")
         weights = _weights_in(folder)
-        identity = {"source": "local-dir", "weights_sha256": cached_sha256(weights)}
+        identity = {"source": "local-dir", "weights_sha256": cached_sha256(weights, hashes_dir)}
         return Located(spec, f"{LOCAL_DIR}{folder}", None, identity, config=folder / "open_clip_config.json")
     checkpoint = spec.pretrained is not None and (
         os.path.isfile(spec.pretrained) or os.sep in spec.pretrained or spec.pretrained.endswith(CHECKPOINT_SUFFIXES))
@@ -355,7 +359,7 @@ def locate(spec: ModelSpec, cache_dir: str | None = None, tqdm_class: Any = None
         if not path.is_file():
             raise ModelUnavailable(f"checkpoint file not found: {path}")
         return Located(spec, spec.name, str(path),
-                       {"source": "file", "name": spec.name, "weights_sha256": cached_sha256(path)})
+                       {"source": "file", "name": spec.name, "weights_sha256": cached_sha256(path, hashes_dir)})
     pretrained_config(spec.name, spec.pretrained)  # an unknown tag fails here, naming the known ones
     path = resolve(spec.name, spec.pretrained, cache_dir=cache_dir, tqdm_class=tqdm_class)
     return Located(spec, spec.name, str(path), hub, hub_tag=spec.pretrained)

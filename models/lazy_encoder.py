@@ -31,7 +31,7 @@ def open_encoder(spec: ModelSpec, store: EmbeddingStore, device: str = "auto", c
     Raises ModelUnavailable as load_encoder does; a model whose weights cannot be had fails
     before anything is built or imported.
     """
-    located = locate(spec, cache_dir, tqdm_class)
+    located = locate(spec, cache_dir, tqdm_class, hashes_dir=store.cache_dir)  # --cache-dir holds it all
     alias = model_alias(located)
     record = store.model_by_alias(alias) if alias is not None else None
     if record is None:

@@ -105,3 +105,12 @@ def test_the_alias_changes_with_the_weights_and_the_config(tmp_path):
     with open(tmp_path / "m" / "open_clip_model.safetensors", "ab") as weights:
         weights.write(b" ")
     assert len({before, after_config, model_alias(locate(spec))}) == 3
+
+
+def test_the_weights_hash_record_goes_to_the_cache_dir_given(tmp_path, monkeypatch):
+    from clipscape.models.file_hashes import HASHES_NAME
+
+    monkeypatch.setenv("CLIPSCAPE_CACHE_DIR", str(tmp_path / "default"))
+    with EmbeddingStore(tmp_path / "given") as store:
+        open_encoder(ModelSpec.parse("demo"), store, device="cpu")
+    assert (tmp_path / "given" / HASHES_NAME).is_file() and not (tmp_path / "default").exists()
