@@ -248,3 +248,20 @@ def test_cached_text_encoder_embeds_each_prompt_once_per_model(demo_encoder, tmp
         again = class_embeddings(CachedTextEncoder(Counting(), store), ["star", "circle"])
     assert sum(calls) == 160  # 80 prompts × 2 classes, all in the first session
     assert np.allclose(first, direct, atol=1e-6) and np.array_equal(again, first[::-1])
+
+
+def test_best_first_selects_exactly_what_a_full_stable_sort_would():
+    from clipscape.models.search import best_first
+
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 7, 1000):
+        for scores in (rng.normal(size=n).astype(np.float32), rng.integers(0, 3, n).astype(np.float32)):  # ties
+            full = np.argsort(-scores, kind="stable")
+            for top in (None, 0, 1, 3, 10, n, n + 5):
+                expected = full if top is None else full[:top]
+                np.testing.assert_array_equal(best_first(scores, top), expected)
+                if n:
+                    ex = int(rng.integers(0, n))
+                    kept = full[full != ex]
+                    np.testing.assert_array_equal(best_first(scores, top, exclude=ex),
+                                                  kept if top is None else kept[:top])
