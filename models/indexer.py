@@ -81,7 +81,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     yield progress
 
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-    cached, todo = store.partition(model_id, files)
+    cached, todo = store.partition(model_id, files, under=roots)
     progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
     encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
     scan_skipped = list(skipped)
@@ -90,7 +90,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
         progress.kept = _prune(store, model_id, roots, files, scan_skipped, prune_missing)
 
     good = [f.path for f in files if f.path not in encode.failed]
-    found, embeddings = store.load_found(model_id, good)
+    found, embeddings = store.load_found(model_id, good, under=roots)
     if len(found) < len(good):  # another process deleted rows after partition: encode those again
         missing = [good[i] for i in sorted(set(range(len(good))) - set(found))]
         vanished = _restat(missing)  # those whose files are gone drop out, as the other process decided
@@ -98,7 +98,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
         progress.reused -= len(missing)
         progress.done -= len(missing)
         yield from encode(vanished)
-        found, embeddings = store.load_found(model_id, good)
+        found, embeddings = store.load_found(model_id, good, under=roots)
     collection = Collection([good[i] for i in found], embeddings, encoder.key)
     progress.stage, progress.seconds = "done", time.perf_counter() - start
     yield progress
@@ -219,13 +219,14 @@ def cached(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Enco
     After a cancelled index() run this is what was finished, so it can be explored at once.
     """
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    files = [f for f in iter_scan([os.path.abspath(os.fspath(p)) for p in roots], include_hidden=include_hidden,
-                                        follow_links_out=follow_links_out)
+    roots = [os.path.abspath(os.fspath(p)) for p in roots]
+    files = [f for f in iter_scan(roots, include_hidden=include_hidden, follow_links_out=follow_links_out)
              if isinstance(f, ImageFile)]
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-    done, _ = store.partition(model_id, files)
+    done, _ = store.partition(model_id, files, under=roots)
     good = [f.path for f in done]
-    found, embeddings = store.load_found(model_id, good)  # rows another process deleted meanwhile drop out
+    # rows another process deleted meanwhile drop out
+    found, embeddings = store.load_found(model_id, good, under=roots)
     return Collection([good[i] for i in found], embeddings, encoder.key)
 
 

@@ -147,7 +147,7 @@ def _walk_roots(roots: list[str], include_hidden: bool, follow_links_out: bool) 
 
 def _root_file(path: str) -> ImageFile | Skipped:
     """Take a file named explicitly as a root, if its extension is an image one."""
-    if not _has_image_extension(path):
+    if not _has_image_extension(os.path.basename(path)):
         extension = os.path.splitext(path)[1] or "no extension"
         return Skipped(path, f"not a supported image type ({extension})")
     try:
@@ -256,8 +256,11 @@ def _image_file(path: str, info: os.stat_result) -> ImageFile | Skipped:
 
 
 def _has_image_extension(name: str) -> bool:
-    """Case-insensitive test of the file extension (.JPG and .Jpeg count)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    """Case-insensitive test of a file name's extension (.JPG and .Jpeg count), as os.path.splitext
+    sees it (leading dots are not one), without its cost: this runs once per file of the library."""
+    stem = name.lstrip(".")
+    dot = stem.rfind(".")
+    return dot > 0 and stem[dot:].lower() in IMAGE_EXTENSIONS
 
 
 def _dir_key(info: os.stat_result) -> tuple[int, int]:

@@ -251,8 +251,8 @@ def test_rows_deleted_by_another_process_after_partition_do_not_lose_the_run(fol
     gone, still_there = files[0], files[1]
     real_partition = EmbeddingStore.partition
 
-    def partition_then_race(self, model_id, scanned):
-        result = real_partition(self, model_id, scanned)
+    def partition_then_race(self, model_id, scanned, **kwargs):
+        result = real_partition(self, model_id, scanned, **kwargs)
         gone.unlink()  # meanwhile `encode PARENT/SUB` in another process prunes a deleted file …
         with sqlite3.connect(self.path) as other:  # … and something else drops a row of a file still there
             for path in (gone, still_there):

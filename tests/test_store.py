@@ -478,3 +478,20 @@ def test_reuse_copies_a_vector_by_fingerprint_and_a_rewrite_drops_the_old_finger
         store.prune(model, "/old", keep=[])
         assert store.reuse(model, moved[:1], [b"a" * 16]) == moved[:1]  # /new/0 carries the fingerprint on
         assert store._conn.execute("SELECT COUNT(*) FROM fingerprints").fetchone()[0] == 1
+
+
+def test_partition_and_load_by_folder_equal_the_per_path_join(tmp_path):
+    rng = np.random.default_rng(2)
+    files = [ImageFile(f"/lib/{d}/{i}.jpg", i, 7) for d in ("a", "a b", "a-b", "ab") for i in range(20)]
+    outside = [ImageFile("/lib/a.jpg", 1, 1), ImageFile("/lib2/x.jpg", 1, 1)]  # siblings a range scan also meets
+    with EmbeddingStore(tmp_path) as store:
+        model = store.model_id("under", {"name": "under"}, 4)
+        store.add_batch(model, files + outside, rng.normal(size=(len(files) + 2, 4)).astype(np.float32))
+        changed = [ImageFile(f.path, f.size, 8) if f.size % 3 == 0 else f for f in files] + [ImageFile("/lib/a/new.jpg", 1, 1)]
+        scanned = [f for f in changed if f.path.startswith(("/lib/a/", "/lib/a b/"))]
+        roots = ["/lib/a", "/lib/a b/"]
+        assert store.partition(model, scanned, under=roots) == store.partition(model, scanned)
+        paths = [f.path for f in scanned]
+        by_join, by_range = store.load_found(model, paths), store.load_found(model, paths, under=roots)
+        assert by_join[0] == by_range[0] and len(by_join[0]) == 40
+        np.testing.assert_array_equal(by_join[1], by_range[1])

@@ -117,8 +117,8 @@ def measure(n: int, root: Path, cache: Path, encoder, repeat: int) -> list[tuple
     def cache_read():
         with EmbeddingStore(cache) as store:
             model = store.model_id(encoder.key, encoder.identity, encoder.dim)
-            cached, _ = store.partition(model, files)
-            store.load(model, [f.path for f in cached])
+            cached, _ = store.partition(model, files, under=[str(root)])  # as index() reads them
+            store.load_found(model, [f.path for f in cached], under=[str(root)])
 
     rows.append(("partition + load", median_seconds(cache_read, repeat), "bare SELECT",
                  median_seconds(lambda: bare_select(cache), repeat)))
