@@ -319,3 +319,28 @@ def test_a_file_whose_content_changed_is_never_given_its_old_embedding(folder, d
     Image.new("RGB", (96, 96), "white").save(victim, "JPEG")
     _, progress = index_folder(root, demo_encoder, cache)
     assert (progress.recognised, progress.embedded) == (0, 1)
+
+
+def test_the_collector_is_paused_while_a_library_is_read_and_resumed_after(folder, demo_encoder, tmp_path,
+                                                                         monkeypatch):
+    import gc
+
+    import clipscape.models.store as store_module
+
+    seen = []
+    real = store_module.EmbeddingStore.partition
+
+    def partition(self, *args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.EmbeddingStore, "partition", partition)
+    assert gc.isenabled()
+    index_folder(folder, demo_encoder, tmp_path / "c")
+    assert seen == [False] and gc.isenabled()
+    gc.disable()  # a caller that paused it itself keeps it paused
+    try:
+        index_folder(folder, demo_encoder, tmp_path / "c")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
