@@ -106,6 +106,9 @@ _UPSERT = """INSERT INTO embeddings (model_id, path, size, mtime_ns, vector) VAL
     SET size = excluded.size, mtime_ns = excluded.mtime_ns, vector = excluded.vector"""
 
 
+_SET_FINGERPRINT = "INSERT OR REPLACE INTO fingerprints (model_id, path, fingerprint) VALUES (?, ?, ?)"
+
+
 class FileKey(Protocol):
     """What the store needs of a scanned file (models.scan.ImageFile has exactly this)."""
 
@@ -258,7 +261,7 @@ class EmbeddingStore:
             conn.executemany(_UPSERT, rows)
             conn.executemany("DELETE FROM fingerprints WHERE model_id = ? AND path = ?",
                              [(model_id, r[1]) for r, fp in zip(rows, prints) if fp is None])
-            conn.executemany("INSERT OR REPLACE INTO fingerprints (model_id, path, fingerprint) VALUES (?, ?, ?)",
+            conn.executemany(_SET_FINGERPRINT,
                              [(model_id, r[1], fp) for r, fp in zip(rows, prints) if fp is not None])
 
     @translated
@@ -288,7 +291,7 @@ class EmbeddingStore:
             with self._write_transaction() as conn:
                 conn.executemany(_UPSERT, [(model_id, os.fsencode(f.path), int(f.size), int(f.mtime_ns), known[fp])
                                            for f, fp in found])
-                conn.executemany("INSERT OR REPLACE INTO fingerprints (model_id, path, fingerprint) VALUES (?, ?, ?)",
+                conn.executemany(_SET_FINGERPRINT,
                                  [(model_id, os.fsencode(f.path), fp) for f, fp in found])
         return [f for f, _ in found]
 
