@@ -113,8 +113,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        self.export_all_action = self._action(file_menu, "&Export CSV…", lambda: self.export(False), "Ctrl+E")
-        self.export_selection_action = self._action(file_menu, "Export &Selection as CSV…",
+        self.export_all_action = self._action(file_menu, "&Export…", lambda: self.export(False), "Ctrl+E")
+        self.export_selection_action = self._action(file_menu, "Export &Selection…",
                                                     lambda: self.export(True), "Ctrl+Shift+E")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -240,8 +240,11 @@ class MainWindow(QMainWindow):
         return QFileDialog.getExistingDirectory(self, "Choose an open_clip model folder")
 
     # --- export -------------------------------------------------------------------------------
+    EXPORT_FILTERS = {"CSV (*.csv)": ".csv", "Parquet (*.parquet)": ".parquet"}
+
     def export(self, selection_only: bool) -> None:
-        """Ask where, then write the CSV of all images or of the selection."""
+        """Ask where, then write the CSV or Parquet file (the file's suffix decides) of all images or
+        of the selection."""
         s = self.session
         if s.collection is None or (selection_only and not len(s.selection)):
             return
@@ -253,8 +256,11 @@ class MainWindow(QMainWindow):
             s.export(path, selection_only)
 
     def _ask_save_path(self, name: str) -> str:
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(Path(self.settings.export_folder()) / name),
-                                              "CSV files (*.csv)")
+        """The file to export to; a name typed without a suffix gets the chosen format's."""
+        path, chosen = QFileDialog.getSaveFileName(self, "Export", str(Path(self.settings.export_folder()) / name),
+                                                   ";;".join(self.EXPORT_FILTERS))
+        if path and not Path(path).suffix:
+            path += self.EXPORT_FILTERS.get(chosen, ".csv")
         return path
 
     def _update_actions(self) -> None:

@@ -1,5 +1,5 @@
-"""The session's jobs that write files rather than change what the views show: exporting a CSV,
-and forgetting the cached embeddings of a folder the user confirmed is gone.
+"""The session's jobs that write files rather than change what the views show: exporting a CSV
+or Parquet file, and forgetting the cached embeddings of a folder the user confirmed is gone.
 
 A mixin of Session (app/session.py), which owns the state these jobs read; they report back
 through its status line and its ``exported`` / ``rowsKept`` signals.
@@ -10,7 +10,16 @@ import numpy as np
 
 from clipscape.app import tasks
 from clipscape.models.display import printable
+from clipscape.models.export_parquet import model_record
 from clipscape.models.indexer import IndexProgress, Kept
+
+
+PARQUET_SUFFIX = ".parquet"
+
+
+def is_parquet(path: str) -> bool:
+    """Whether an export to `path` writes Parquet (its suffix says so) rather than CSV."""
+    return path.lower().endswith(PARQUET_SUFFIX)
 
 
 class FileJobs:
@@ -18,13 +27,23 @@ class FileJobs:
 
     # --- export ------------------------------------------------------------------------------
     def export(self, path: str, selection_only: bool) -> None:
-        """Write the CSV of every image (or of the selection) in a job; `exported` when done."""
+        """Write the CSV of every image (or of the selection) in a job, or with a .parquet suffix
+        the Parquet file, thumbnails and model record included; `exported` when done."""
         if self.collection is None:
             return
         rows = self.selection if selection_only else np.arange(len(self.collection))
         self._say(f"Writing {len(rows)} rows to {path}…", busy="export")
-        self.jobs.start("export", tasks.export_csv, path, self.collection, rows, self.coords, self.classification,
-                        self.scores, progressed=lambda v: self._say(self.status, progress=v),
+        if is_parquet(path):
+            # the record is read from what the encoder carries; it builds no model (export_parquet.model_record)
+            dim = self.collection.embeddings.shape[1]
+            record = model_record(self.encoder, dim)
+            if record is not None and record.dim != dim:   # not this model's vectors: no record, not a wrong one
+                record = None
+            task, extra = tasks.export_parquet, (record, True)   # model, thumbnails (no neighbours)
+        else:
+            task, extra = tasks.export_csv, ()
+        self.jobs.start("export", task, path, self.collection, rows, self.coords, self.classification,
+                        self.scores, *extra, progressed=lambda v: self._say(self.status, progress=v),
                         succeeded=lambda n: self._on_exported(path, n), failed=self._failed("Export failed", path),
                         cancelled=lambda: self._say("Export cancelled; nothing written.", busy=None))
 

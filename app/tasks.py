@@ -199,14 +199,32 @@ def export_csv(job: Job, path: str, collection: Collection, rows: np.ndarray, co
     """
     from clipscape.models.export import write_csv
 
+    write_csv(path, **_export_columns(collection, rows, coords, classification, scores),
+              progress=lambda done, total: job.report((done, total)))
+    return len(rows)
+
+
+def export_parquet(job: Job, path: str, collection: Collection, rows: np.ndarray, coords, classification,
+                   scores, model=None, thumbnails: bool = True, neighbors: int = 0) -> int:
+    """Write the core's Parquet file for these rows, as export_csv does the CSV, with the model
+    record and (by default) thumbnails, so it opens with its images in Embedding Atlas."""
+    from clipscape.models.export_parquet import write_parquet
+
+    write_parquet(path, **_export_columns(collection, rows, coords, classification, scores), model=model,
+                  thumbnails=thumbnails, neighbors=neighbors, progress=lambda done, total: job.report((done, total)))
+    return len(rows)
+
+
+def _export_columns(collection: Collection, rows: np.ndarray, coords, classification, scores) -> dict[str, Any]:
+    """The export's arguments for these rows: paths, embeddings, coords, classes, probabilities, scores."""
     def pick(values):
         return None if values is None else values[rows]
 
-    labels = None if classification is None else [classification.labels[i] for i in rows]
-    write_csv(path, [collection.paths[i] for i in rows], collection.embeddings[rows], coords=pick(coords),
-              classes=labels, probabilities=None if classification is None else classification.confidence[rows],
-              scores=pick(scores), progress=lambda done, total: job.report((done, total)))
-    return len(rows)
+    return {"paths": [collection.paths[i] for i in rows], "embeddings": collection.embeddings[rows],
+            "coords": pick(coords),
+            "classes": None if classification is None else [classification.labels[i] for i in rows],
+            "probabilities": None if classification is None else classification.confidence[rows],
+            "scores": pick(scores)}
 
 
 def index_summary(progress: IndexProgress) -> str:

@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("the caption is empty")
     if getattr(args, "query", None) is not None and not args.query.strip():
         parser.error("--query is empty")
+    if getattr(args, "csv", None) is not None and (args.thumbnails or args.neighbors is not None):
+        parser.error("--thumbnails and --neighbors go with --parquet (a CSV has no room for them)")
     from clipscape.models.store import CacheError
 
     try:
@@ -234,12 +236,13 @@ def cmd_classify(args) -> dict[str, Any]:
 
 
 def cmd_export(args) -> dict[str, Any]:
-    from clipscape.models.export import write_csv
     from clipscape.models.projection import project
     from clipscape.models.search import text_scores
 
-    out_path = os.path.abspath(args.csv)
-    _check_writable(args.csv, out_path)  # before encoding: a wrong target must not cost an hour
+    given = args.parquet if args.parquet is not None else args.csv
+    kind = "parquet" if args.parquet is not None else "csv"
+    out_path = os.path.abspath(given)
+    _check_writable(given, out_path)  # before encoding: a wrong target must not cost an hour
     encoder, collection, summary = _load(args)
     started = time.perf_counter()
     coords = project(collection.embeddings, args.projection, seed=args.seed)
@@ -250,16 +253,31 @@ def cmd_export(args) -> dict[str, Any]:
     if args.query is not None:
         with _texts(args, encoder) as texts:
             scores = text_scores(collection, texts, args.query)
-    with _Bar(args, "writing CSV", "row") as bar:
+    with _Bar(args, f"writing {'Parquet' if kind == 'parquet' else 'CSV'}", "row") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(_Count(done, total))
+
         try:
-            write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
-                      probabilities=probs, scores=scores,
-                      progress=lambda done, total: bar.update(_Count(done, total)))
+            if kind == "parquet":
+                from clipscape.models.export_parquet import model_record, write_parquet
+
+                # the record comes from what a LazyEncoder carries: writing it builds no model
+                write_parquet(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
+                              probabilities=probs, scores=scores, thumbnails=args.thumbnails,
+                              neighbors=args.neighbors or 0,
+                              model=model_record(encoder, collection.embeddings.shape[1]), progress=progress)
+            else:
+                from clipscape.models.export import write_csv
+
+                write_csv(out_path, collection.paths, collection.embeddings, coords=coords, classes=labels,
+                          probabilities=probs, scores=scores, progress=progress)
         except OSError as e:  # the disk filled up, the folder went away: name the user's file, not the temp one
-            raise Fatal(f"cannot write {printable(args.csv)}: {_reason(e)}") from e
+            raise Fatal(f"cannot write {printable(given)}: {_reason(e)}") from e
     out = _summary(args, encoder, summary)
-    out.update({"csv": out_path, "rows": len(collection), "projection": args.projection,
+    out.update({kind: out_path, "rows": len(collection), "projection": args.projection,
                 "export_seconds": round(time.perf_counter() - started, 3)})
+    if kind == "parquet":
+        out.update({"thumbnails": args.thumbnails, "neighbors": args.neighbors or 0})
     out["text"] = f"wrote {len(collection)} rows to {printable(out_path)}"
     return out
 

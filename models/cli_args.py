@@ -88,13 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", parents=[common], help="zero-shot class for every image")
     p.add_argument("folder")
     _class_args(p, required=True)
-    p = sub.add_parser("export", parents=[common], help="write embeddings, map, classes, scores to CSV")
+    p = sub.add_parser("export", parents=[common], help="write embeddings, map, classes, scores to CSV or Parquet")
     p.add_argument("folder")
-    p.add_argument("--csv", required=True, metavar="OUT", help="the CSV file to write")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--csv", metavar="OUT", help="the CSV file to write")
+    out.add_argument("--parquet", metavar="OUT",
+                     help="the Parquet file to write (embedding as a vector column; opens in Embedding Atlas: "
+                          "embedding-atlas OUT --vector embedding --image image --neighbors neighbors)")
     _class_args(p, required=False)
     p.add_argument("--query", default=None, help="add a 'score' column: similarity to this caption")
     p.add_argument("--projection", choices=("umap", "pca", "none"), default="umap")
     p.add_argument("--seed", type=int, default=0, help="UMAP random seed (default 0)")
+    p.add_argument("--thumbnails", action="store_true",
+                   help="with --parquet: an 'image' column of JPEG thumbnails (longest side 256 px)")
+    p.add_argument("--neighbors", type=positive, default=None, metavar="K",
+                   help="with --parquet: a 'neighbors' column, every image's K nearest by cosine")
     return parser
 
 

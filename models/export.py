@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -62,13 +62,14 @@ def write_csv(
     cancels the export and leaves any existing file at `path` untouched. `probabilities`
     (one per row) needs `classes`; without probabilities the probability column stays empty.
     """
-    columns = _Columns.checked(paths, embeddings, coords, classes, probabilities, scores)
-    _atomic_write(Path(path), lambda f: columns.write(f, progress))
+    columns = Columns.checked(paths, embeddings, coords, classes, probabilities, scores)
+    atomic_write(Path(path), lambda f: columns.write(f, progress))
 
 
 @dataclass(frozen=True)
-class _Columns:
-    """The validated data of one export, and how to write it as CSV."""
+class Columns:
+    """The validated data of one export, and how to write it as CSV (models/export_parquet.py
+    shares the validation)."""
 
     paths: Sequence[str]
     embeddings: np.ndarray
@@ -78,8 +79,9 @@ class _Columns:
     scores: np.ndarray | None
 
     @classmethod
-    def checked(cls, paths, embeddings, coords, classes, probabilities, scores) -> _Columns:
-        """Build after checking every array has one entry per path (ValueError otherwise)."""
+    def checked(cls, paths, embeddings, coords, classes, probabilities, scores) -> Columns:
+        """Build after checking every array has one entry per path (ValueError otherwise).
+        The Parquet export validates its arguments through this too."""
         n = len(paths)
         embeddings = _as_numeric_array(embeddings, "embeddings", (n, None))
         coords = None if coords is None else _as_numeric_array(coords, "coords", (n, 2))
@@ -169,14 +171,16 @@ def _as_numeric_array(values, name: str, shape: tuple[int | None, ...]) -> np.nd
     return array
 
 
-def _atomic_write(target: Path, write: Callable[[TextIO], None]) -> None:
+def atomic_write(target: Path, write: Callable[[Any], None], *, binary: bool = False) -> None:
     """Write via `write(f)` into a temp file beside `target`, fsync it, then os.replace it onto
-    `target`. On any error (or cancel) the temp file is removed and `target` is untouched."""
+    `target`. On any error (or cancel) the temp file is removed and `target` is untouched.
+
+    `f` is a UTF-8 text file (surrogateescape, no newline translation), or with `binary` a
+    binary one (the Parquet export, models/export_parquet.py, writes through this too)."""
+    text = {} if binary else {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
     tmp = tempfile.NamedTemporaryFile(
-        "w",
-        encoding="utf-8",
-        errors="surrogateescape",
-        newline="",
+        "wb" if binary else "w",
+        **text,
         dir=target.parent,
         prefix=f".{target.name}.",
         suffix=".tmp",
