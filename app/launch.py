@@ -41,7 +41,8 @@ def gui_parser() -> argparse.ArgumentParser:
         prog=PROG, description="See a folder of images the way a CLIP model sees it.",
         epilog=f"headless commands (no window): {PROG} {{{','.join(HEADLESS)}}} --help")
     parser.add_argument("paths", nargs="*", metavar="FOLDER",
-                        help="folders or images to open; 'demo' opens the bundled sample set with the demo model")
+                        help="folders or images to open, or one embeddings dataset (a .parquet file or folder); "
+                             "'demo' opens the bundled sample set with the demo model")
     add_model_arguments(parser)  # declared once, with the headless commands' (models/cli_args.py)
     add_version(parser)
     parser.add_argument("--self-test", action="store_true",  # handled in main(); listed for --help

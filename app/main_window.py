@@ -28,6 +28,7 @@ from clipscape.app.settings import Settings
 from clipscape.app.skipped_panel import SkippedPanel
 from clipscape.app.status_bar import StatusBar
 from clipscape.app.thumbnails import ThumbnailCache
+from clipscape.models.datasets import is_dataset
 from clipscape.models.display import printable
 from clipscape.resources import ICON
 
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         s = self.session
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = self._action(file_menu, "&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open &Embeddings…", self.choose_embeddings, "Ctrl+Shift+O")
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -183,8 +185,15 @@ class MainWindow(QMainWindow):
         return QFileDialog.getExistingDirectory(self, "Open a folder of images",
                                                 recent[0][0] if recent else str(Path.home()))
 
+    def choose_embeddings(self) -> None:
+        """File ▸ Open Embeddings…: a Parquet file (a dataset folder opens with Open Folder or a drop)."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open embeddings", str(Path.home()),
+                                              "Parquet (*.parquet);;All files (*)")
+        if path:
+            self.open_paths([path])
+
     def open_paths(self, paths: Sequence[str]) -> bool:
-        """Explore these folders and/or image files; encoding starts as soon as the model is ready."""
+        """Explore these folders and/or image files, or one embeddings dataset (models/datasets.py)."""
         roots = [os.path.abspath(os.fspath(p)) for p in paths]
         missing = [p for p in roots if not os.path.exists(p)]
         if missing:
@@ -193,7 +202,10 @@ class MainWindow(QMainWindow):
         names = [printable(Path(p).name or p) for p in roots]
         self.setWindowTitle("Clipscape — " + (names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"))
         self.pages.setCurrentIndex(1)
-        self.session.open(roots)
+        if len(roots) == 1 and is_dataset(roots[0]):
+            self.session.open_embeddings(roots[0])
+        else:
+            self.session.open(roots)
         return True
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -22,12 +22,14 @@ from PySide6.QtGui import QUndoStack
 from clipscape.app import tasks
 from clipscape.app.class_list import ClassEdit, ClassList
 from clipscape.app.session_derived import UNCLUSTERED, DerivedState, Query, same_image
+from clipscape.app.session_datasets import DatasetJobs
 from clipscape.app.session_files import FileJobs
 from clipscape.app.model_choice import Choice, describe
 from clipscape.app.settings import Settings
 from clipscape.app.workers import JobRunner
 from clipscape.models.display import printable
 from clipscape.models.collection import Collection
+from clipscape.models.datasets import Embeddings
 from clipscape.models.indexer import IndexProgress
 from clipscape.models.weights import ModelUnavailable
 from clipscape.models.zeroshot import Classification, unknown_label
@@ -37,7 +39,7 @@ PREVIEW_INTERVAL_S = 5.0  # at least this long between maps of the encoded-so-fa
 REFINING = "Classes from one prompt; refining them with the 80-prompt ensemble…"
 
 
-class Session(DerivedState, FileJobs, QObject):
+class Session(DerivedState, FileJobs, DatasetJobs, QObject):
     """See the module docstring. Results are applied by the ``_on_*`` methods on the GUI thread."""
 
     modelChanged = Signal()          # model_choice / encoder / loading state
@@ -69,6 +71,8 @@ class Session(DerivedState, FileJobs, QObject):
         self.model_choice, self.loading_choice, self.encoder = model, None, None
         self._remember_loading = True
         self.roots: list[str] = []
+        self.dataset: Embeddings | None = None          # embeddings opened in place of a folder, and from where
+        self.dataset_source = self.text_block = None     # text_block: why captions and classes cannot run now
         self.collection: Collection | None = None
         self.last_index: IndexProgress | None = None
         self.skipped: list = []
@@ -145,7 +149,11 @@ class Session(DerivedState, FileJobs, QObject):
             self.settings.set_model_choice(choice)
         self._say(f"Model ready: {describe(*choice)} on {encoder.device}", busy=None)
         self.modelChanged.emit()
-        if self.roots and (switched or self.collection is None):
+        if self.dataset is not None:   # its embeddings stay; only what needs the text tower is redone
+            self._check_text_model()
+            self._run_query()
+            self._run_classes()
+        elif self.roots and (switched or self.collection is None):
             self.open(self.roots, remember=False)   # the folder seen through the new model
 
     def _on_model_failed(self, error: BaseException) -> None:
@@ -170,6 +178,7 @@ class Session(DerivedState, FileJobs, QObject):
     def open(self, roots: Sequence[str], remember: bool = True) -> None:
         """Explore these folders/images (absolute paths); encoding starts once the model is ready."""
         self.roots = [os.path.abspath(os.fspath(p)) for p in roots]
+        self.dataset = self.dataset_source = self.text_block = None
         if remember:
             self.settings.add_recent(self.roots)
         for name in ("index", "preview"):
@@ -224,6 +233,8 @@ class Session(DerivedState, FileJobs, QObject):
         done = self.last_index
         if not len(collection):
             text = "No images found"
+        elif self.dataset is not None:
+            text = self.dataset.label
         elif done is not None and done.stage == "done":
             text = (f"{len(collection)} images ({done.embedded} encoded, {done.reused} from cache, "
                     f"{len(done.skipped)} skipped) in {done.seconds:.1f} s")
@@ -305,6 +316,9 @@ class Session(DerivedState, FileJobs, QObject):
         q, c = self.query, self.collection
         if q is None or c is None or not len(c) or self.encoder is None:
             return
+        if q.kind == "text" and self.text_block is not None:
+            self._say(self.text_block)
+            return
         if q.kind == "text":
             self.jobs.start("query", tasks.caption_scores, self.encoder, c, q.text,
                             succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
@@ -376,6 +390,9 @@ class Session(DerivedState, FileJobs, QObject):
                 self.classificationChanged.emit()
             return
         if c is None or not len(c) or self.encoder is None:
+            return
+        if self.text_block is not None:
+            self._say(self.text_block)
             return
         wanted = (tuple(names), self.ensemble, self.unknown_threshold)
         self.jobs.start("classes", tasks.classify, self.encoder, c.embeddings, names, self.ensemble,

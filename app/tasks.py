@@ -91,6 +91,13 @@ def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | 
         return cached(list(roots), encoder, store)
 
 
+def open_embeddings(job: Job, source: str):
+    """The embeddings at ``source`` (models/datasets.py): a Parquet dataset, table or clip-retrieval output."""
+    from clipscape.models.datasets import open_embeddings
+
+    return open_embeddings(source)
+
+
 def forget_empty(job: Job, roots: Sequence[str], encoder, cache_dir: str | None) -> int:
     """Forget the cached rows of these roots that a new scan, too, finds gone; return how many."""
     from clipscape.models.indexer import forget_empty

@@ -72,6 +72,8 @@ class _LoadThumbnail(QRunnable):
 
 def _thumbnail_image(path: str, size: int) -> QImage:
     """Load ``path`` and shrink it to fit ``size``×``size`` as a QImage that owns its pixels."""
+    if "://" in path:  # a row of embeddings made elsewhere (models/datasets.py): a dot, not an error
+        raise ImageLoadError("not on this machine (only its embedding is here)")
     picture = load_rgb(path, min_side=size)
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     width, height = picture.size

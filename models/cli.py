@@ -38,17 +38,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.class_list = parse_classes(classes)
         if not args.class_list:
             parser.error("--classes needs at least one class name")
+    _check_source(parser, args)
     if args.command == "search" and not args.caption.strip():
         parser.error("the caption is empty")
     if getattr(args, "query", None) is not None and not args.query.strip():
         parser.error("--query is empty")
     if getattr(args, "csv", None) is not None and (args.thumbnails or args.neighbors is not None):
         parser.error("--thumbnails and --neighbors go with --parquet (a CSV has no room for them)")
+    from clipscape.models.datasets import DatasetError
     from clipscape.models.store import CacheError
 
     try:
         result = COMMANDS[args.command](args)
-    except (Fatal, ModelUnavailable, CacheError, OSError) as e:
+    except (Fatal, ModelUnavailable, CacheError, DatasetError, OSError) as e:
         print(f"{PROG}: error: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -61,6 +63,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _drop_stdout()
         return EXIT_BROKEN_PIPE
     return 0
+
+
+def _check_source(parser, args) -> None:
+    """Usage errors of FOLDER / --embeddings and of the Ray options (exit 2, before anything runs)."""
+    if hasattr(args, "embeddings"):
+        if (args.folder is None) == (args.embeddings is None):
+            parser.error("give a FOLDER or --embeddings DATASET (one of them)")
+        if args.vector is not None and args.embeddings is None:
+            parser.error("--vector needs --embeddings")
+    if getattr(args, "engine", None) == "ray":
+        if args.out is None:
+            parser.error("--engine ray needs --out DATASET (the Parquet dataset to write)")
+        if args.prune_missing:
+            parser.error("--prune-missing is for the local cache; a Ray dataset is only added to")
+    elif getattr(args, "engine", None) == "local":
+        given = [flag for flag, value in (("--out", args.out), ("--address", args.address),
+                                          ("--workers", args.workers),
+                                          ("--gpus-per-worker", args.gpus_per_worker or None)) if value is not None]
+        if given:
+            parser.error(f"{', '.join(given)} only go with --engine ray")
 
 
 def _message(e: Exception) -> str:
@@ -88,11 +110,16 @@ def _drop_stdout() -> None:
 # --- shared steps -----------------------------------------------------------------------------
 
 def _load(args):
-    """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar."""
+    """(encoder, collection, summary) for args.folder, indexing as needed with a progress bar.
+
+    With --embeddings the collection is the dataset's (models/datasets.py) and nothing is indexed.
+    """
     from clipscape.models.encoder import ModelSpec
     from clipscape.models.lazy_encoder import open_encoder
     from clipscape.models.store import EmbeddingStore
 
+    if getattr(args, "embeddings", None) is not None:
+        return _load_dataset(args)
     folder = os.path.abspath(args.folder)
     if not os.path.exists(folder):
         raise Fatal(f"no such folder: {printable(args.folder)}")
@@ -106,6 +133,53 @@ def _load(args):
         for k in summary.kept:
             print(_kept_line(k), file=sys.stderr)
     return encoder, collection, summary
+
+
+def _load_dataset(args):
+    """(encoder, collection, summary) of ``--embeddings``: the dataset's rows and the model that made them."""
+    from clipscape.models.datasets import check_model, open_embeddings
+    from clipscape.models.indexer import IndexProgress
+    from clipscape.models.lazy_encoder import open_encoder
+    from clipscape.models.store import EmbeddingStore
+
+    started = time.perf_counter()
+    dataset = open_embeddings(args.embeddings, vector=args.vector)
+    with EmbeddingStore(args.cache_dir) as store:
+        encoder = open_encoder(_dataset_spec(args, dataset), store, device=args.device)
+    why = check_model(dataset, encoder)
+    if why is not None:
+        raise Fatal(why)
+    collection = dataset.collection
+    if not args.json:
+        if dataset.model is None:
+            print(f"{printable(args.embeddings)} does not record its model; assuming {encoder_label(encoder)} "
+                  f"(its {collection.embeddings.shape[1]} dimensions match)", file=sys.stderr)
+        for s in dataset.skipped:
+            print(f"skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
+    n = len(collection)
+    return encoder, collection, IndexProgress("done", total=n, done=n, reused=n, skipped=dataset.skipped,
+                                              seconds=time.perf_counter() - started)
+
+
+def _dataset_spec(args, dataset):
+    """The model to embed captions with: --model if given, else the one the dataset records."""
+    from clipscape.models.encoder import DEMO, ModelSpec, demo_weights_sha256
+
+    if args.model is not None or dataset.model is None:
+        return ModelSpec.parse(args.model, args.pretrained)
+    ident = dataset.model.identity
+    if ident.get("source") == "hub":
+        return ModelSpec.parse(ident["name"], ident["tag"])
+    if ident.get("source") == "local-dir" and ident.get("weights_sha256") == demo_weights_sha256():
+        return ModelSpec.parse(DEMO)
+    raise Fatal(f"{printable(args.embeddings)} was made with {dataset.model.label()}: "
+                "pass --model (and --pretrained) to name it")
+
+
+def encoder_label(encoder) -> str:
+    from clipscape.models.parquet_schema import ModelRecord
+
+    return ModelRecord(dict(encoder.identity), encoder.key, int(encoder.dim)).label()
 
 
 def _index(args, folder: str, encoder, store):
@@ -135,8 +209,9 @@ def _kept_line(kept) -> str:
 
 
 def _summary(args, encoder, summary) -> dict[str, Any]:
-    return {
-        "folder": os.path.abspath(args.folder),
+    source = {"embeddings": os.path.abspath(args.embeddings)} if getattr(args, "embeddings", None) else {
+        "folder": os.path.abspath(args.folder)}
+    return source | {
         "model": encoder.identity,
         "device": encoder.device if args.json else None,  # (a model not built yet needs torch to say)
         "images": summary.total,
@@ -179,6 +254,8 @@ class _Bar:
 # --- commands ---------------------------------------------------------------------------------
 
 def cmd_encode(args) -> dict[str, Any]:
+    if args.engine == "ray":
+        return _encode_with_ray(args)
     encoder, collection, summary = _load(args)
     out = _summary(args, encoder, summary)
     out["text"] = (f"{len(collection)} images indexed with {encoder.identity.get('name', args.model)}: "
@@ -186,6 +263,36 @@ def cmd_encode(args) -> dict[str, Any]:
                    f"{len(summary.skipped)} skipped "
                    f"in {summary.seconds:.1f} s ({summary.images_per_second:.1f} images/s)")
     return out
+
+
+def _encode_with_ray(args) -> dict[str, Any]:
+    """clipscape encode SOURCE --engine ray --out DATASET (models/ray_encode.py)."""
+    from clipscape.models.encoder import ModelSpec
+    from clipscape.models.ray_encode import RayUnavailable, encode_with_ray
+
+    started = time.perf_counter()
+    last = None
+    try:
+        with _Bar(args, "encoding (ray)", "img") as bar:
+            for progress in encode_with_ray(args.folder, args.out, ModelSpec.parse(args.model, args.pretrained),
+                                            address=args.address, workers=args.workers,
+                                            gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size,
+                                            include_hidden=args.include_hidden, device=args.device):
+                last = progress
+                if progress.stage != "list":
+                    bar.update(progress)
+    except (RayUnavailable, ValueError) as e:
+        raise Fatal(str(e)) from e
+    seconds = time.perf_counter() - started
+    if not args.json:
+        for s in last.skipped:
+            print(f"skipped {printable(s.path)}: {printable(s.reason)}", file=sys.stderr)
+    rate = last.embedded / seconds if seconds > 0 else 0.0
+    return {"source": args.folder, "dataset": args.out, "engine": "ray", "embedded": last.embedded,
+            "already": last.already, "skipped": [{"path": s.path, "reason": s.reason} for s in last.skipped],
+            "seconds": round(seconds, 3), "images_per_second": round(rate, 2),
+            "text": (f"{last.embedded} images embedded with Ray into {printable(args.out)}, {last.already} already "
+                     f"there, {len(last.skipped)} skipped in {seconds:.1f} s ({rate:.1f} images/s)")}
 
 
 def _recognised(summary) -> str:
@@ -208,7 +315,7 @@ def cmd_similar(args) -> dict[str, Any]:
     try:
         index = collection.index_of(args.image)
     except ValueError:
-        raise Fatal(f"{printable(args.image)} is not among the indexed images of {printable(args.folder)}") from None
+        raise Fatal(f"{printable(args.image)} is not among the indexed images of {printable(args.folder or args.embeddings)}") from None
     hits = similar(collection, index, args.top)
     return _hits_result(args, encoder, summary, hits, {"image": collection.paths[index]})
 

@@ -73,23 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_version(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("encode", parents=[common], help="embed every image of FOLDER into the cache")
-    p.add_argument("folder")
+    p.add_argument("folder", help="the folder of images; with --engine ray also a URI pyarrow reads (s3://…)")
     p.add_argument("--prune-missing", action="store_true",
                    help="also forget the cached embeddings of a folder that came back empty "
                         "(by default they are kept: an unmounted drive looks empty)")
+    _ray_args(p)
     p = sub.add_parser("search", parents=[common], help="rank images by similarity to a caption")
-    p.add_argument("folder")
+    _source_args(p)
     p.add_argument("caption")
     p.add_argument("--top", type=positive, default=10, metavar="K")
     p = sub.add_parser("similar", parents=[common], help="images most similar to IMAGE")
-    p.add_argument("folder")
+    _source_args(p)
     p.add_argument("image")
     p.add_argument("--top", type=positive, default=10, metavar="K")
     p = sub.add_parser("classify", parents=[common], help="zero-shot class for every image")
-    p.add_argument("folder")
+    _source_args(p)
     _class_args(p, required=True)
     p = sub.add_parser("export", parents=[common], help="write embeddings, map, classes, scores to CSV or Parquet")
-    p.add_argument("folder")
+    _source_args(p)
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--csv", metavar="OUT", help="the CSV file to write")
     out.add_argument("--parquet", metavar="OUT",
@@ -104,6 +105,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--neighbors", type=positive, default=None, metavar="K",
                    help="with --parquet: a 'neighbors' column, every image's K nearest by cosine")
     return parser
+
+
+def _source_args(p: argparse.ArgumentParser) -> None:
+    """FOLDER, or --embeddings DATASET: embeddings made elsewhere (models/datasets.py)."""
+    p.add_argument("folder", nargs="?", default=None, help="the folder of images (or give --embeddings)")
+    p.add_argument("--embeddings", default=None, metavar="DATASET",
+                   help="use the embeddings in DATASET instead of a folder: a Parquet file or folder "
+                        "(clipscape encode --engine ray, Embedding Atlas-style tables) or clip-retrieval output")
+    p.add_argument("--vector", default=None, metavar="COLUMN",
+                   help="the vector column of an --embeddings table that has several")
+
+
+def _ray_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("encoding on a Ray cluster (pip install 'clipscape[ray]')")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process and the SQLite cache (default); ray: a Ray Data pipeline "
+                        "writing a Parquet dataset to --out")
+    g.add_argument("--out", default=None, metavar="DATASET",
+                   help="with --engine ray: the Parquet dataset folder (or URI) to write; a re-run adds only "
+                        "what it lacks")
+    g.add_argument("--address", default=None,
+                   help="with --engine ray: the cluster to join ('auto', 'ray://HEAD:10001'); default: start Ray here")
+    g.add_argument("--workers", type=positive, default=None, metavar="N",
+                   help="with --engine ray: model replicas (default: one per --gpus-per-worker GPUs, or half the CPUs)")
+    g.add_argument("--gpus-per-worker", type=fraction, default=0.0, metavar="G",
+                   help="with --engine ray: GPUs per model replica (0: CPU; 0.5 puts two replicas on a GPU)")
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number of at least 0 (GPUs per worker may be a fraction)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
 
 
 def _class_args(p: argparse.ArgumentParser, required: bool) -> None:

@@ -27,8 +27,10 @@ class Collection:
 
     def index_of(self, path: str | os.PathLike) -> int:
         """Row of ``path`` (absolute or as given); ValueError if it is not in the collection."""
-        target = os.path.abspath(os.fspath(path))
-        try:
-            return self.paths.index(target)
-        except ValueError:
-            raise ValueError(f"{path} is not among the indexed images") from None
+        given = os.fspath(path)
+        for target in (given, os.path.abspath(given)):  # as given first: a dataset's row may be a URL
+            try:
+                return self.paths.index(target)
+            except ValueError:
+                pass
+        raise ValueError(f"{path} is not among the indexed images")

@@ -112,7 +112,7 @@ class Encoder:
 
         self.model = model.eval()
         self.preprocess = preprocess
-        self._pixels, self._normalise = _split_preprocess(preprocess)
+        pixels, self._normalise = _split_preprocess(preprocess)
         if self._normalise is not None:  # mean and std live where the batches are normalised
             self._normalise = tuple(t.to(device) for t in self._normalise)
         self.tokenizer = tokenizer
@@ -121,6 +121,7 @@ class Encoder:
         self.identity = identity
         self.key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
         self.input_size = _input_size(identity["preprocess"]["size"])
+        self.preparer = Preparer(pixels, self._normalise is not None, self.input_size)
         self.logit_scale = float(model.logit_scale.exp().item())
         self.max_batch: int | None = None  # lowered after a CUDA out-of-memory error
         with torch.inference_mode():
@@ -128,19 +129,8 @@ class Encoder:
             self.dim = int(model.encode_image(probe).shape[-1])
 
     def prepare(self, image: "PIL.Image.Image") -> "torch.Tensor":
-        """One decoded image → the tensor encode_images takes (runs in the decode threads).
-
-        When the model's transform ends in ToTensor + Normalize (every open_clip transform does),
-        only the resize/crop steps run here and the image stays uint8 (3×H×W); launch() then
-        normalises the whole batch in one vectorised step on the device. That is the same
-        arithmetic, but a third cheaper per image on a CPU than converting each image on its
-        own, and on a GPU a quarter of the bytes to copy.
-        """
-        import torch
-
-        if self._normalise is None:
-            return self.preprocess(image)
-        return torch.from_numpy(np.array(self._pixels(image))).permute(2, 0, 1)
+        """One decoded image → the tensor encode_images takes (runs in the decode threads); see Preparer."""
+        return self.preparer.prepare(image)
 
     def host_batch(self, tensors: list["torch.Tensor"]) -> "torch.Tensor":
         """Stack prepared images (from prepare()) into one batch on the host, pinned on CUDA.
@@ -221,6 +211,30 @@ class Encoder:
                 tokens = self.tokenizer(list(texts[i:i + 256])).to(self.device)
                 out.append(_unit(self.model.encode_text(tokens)))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """The per-image half of a model's preprocessing, apart from the model (picklable, no weights).
+
+    When the model's transform ends in ToTensor + Normalize (every open_clip transform does),
+    only the resize/crop steps run per image and the image stays uint8 (3×H×W); the Encoder
+    then normalises the whole batch in one vectorised step on the device. That is the same
+    arithmetic, but a third cheaper per image on a CPU than converting each image on its own,
+    and on a GPU a quarter of the bytes to copy. The local decode threads and the Ray decode
+    tasks (models/ray_encode.py) both call ``prepare``, so both feed the model the same pixels.
+    """
+
+    steps: Callable          # the PIL steps (resize, crop), or the whole transform when not uint8
+    uint8: bool              # True: ``steps`` leave PIL pixels and the Encoder normalises batches
+    input_size: int
+
+    def prepare(self, image: "PIL.Image.Image") -> "torch.Tensor":
+        import torch
+
+        if not self.uint8:
+            return self.steps(image)
+        return torch.from_numpy(np.array(self.steps(image))).permute(2, 0, 1)
 
 
 def _split_preprocess(preprocess: Callable) -> tuple[Callable, tuple | None]:
@@ -363,6 +377,11 @@ def locate(spec: ModelSpec, cache_dir: str | None = None, tqdm_class: Any = None
     pretrained_config(spec.name, spec.pretrained)  # an unknown tag fails here, naming the known ones
     path = resolve(spec.name, spec.pretrained, cache_dir=cache_dir, tqdm_class=tqdm_class)
     return Located(spec, spec.name, str(path), hub, hub_tag=spec.pretrained)
+
+
+def demo_weights_sha256() -> str:
+    """The SHA-256 of the bundled demo model's weights (how a dataset's record names the demo model)."""
+    return cached_sha256(_weights_in(DEMO_DIR))
 
 
 def _hub_preprocessing(name: str, tag: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ Pillow configuration done once at import below.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import warnings
@@ -71,8 +72,11 @@ def _configure_pillow() -> tuple[str, ...]:
 _FORMATS = _configure_pillow()
 
 
-def load_rgb(path: str, min_side: int | None = None) -> Image.Image:
-    """Decode the image at ``path`` into a loaded, upright, mode ``"RGB"`` image.
+def load_rgb(path: str | bytes, min_side: int | None = None) -> Image.Image:
+    """Decode the image at ``path`` (or the file's bytes) into a loaded, upright, mode ``"RGB"`` image.
+
+    Bytes are what the Ray encoder reads from a remote file system (models/ray_encode.py): the
+    same checks and conversions then apply as to a local file.
 
     ``min_side`` is the model's input size.  For JPEG it lets libjpeg decode at 1/2, 1/4 or
     1/8 scale while the shorter side stays >= ``min_side`` - about 5x faster on a 12 MP photo,
@@ -82,7 +86,7 @@ def load_rgb(path: str, min_side: int | None = None) -> Image.Image:
     Raises ``ImageLoadError`` (and nothing else) with a readable reason on any failure.
     """
     try:
-        with open(path, "rb") as fp:
+        with (io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else open(path, "rb")) as fp:
             image = _open_checked(fp)
             _decode(image, min_side)
         return _to_rgb(_upright(image))
@@ -106,7 +110,7 @@ def _open_checked(fp: BinaryIO) -> Image.Image:
     try:
         image = Image.open(fp, formats=_FORMATS)
     except UnidentifiedImageError as exc:
-        if os.fstat(fp.fileno()).st_size == 0:
+        if _size(fp) == 0:
             raise ImageLoadError("empty file (0 bytes)") from exc
         raise ImageLoadError("not an image Pillow can read (cannot identify image file)") from exc
     except Image.DecompressionBombError as exc:
@@ -117,6 +121,13 @@ def _open_checked(fp: BinaryIO) -> Image.Image:
             f"image is {width}×{height} pixels, over the {_megapixels(MAX_PIXELS)} megapixel limit"
         )
     return image
+
+
+def _size(fp: BinaryIO) -> int:
+    """Bytes in the open file ``fp`` (a real file or an in-memory one)."""
+    if isinstance(fp, io.BytesIO):
+        return fp.getbuffer().nbytes
+    return os.fstat(fp.fileno()).st_size
 
 
 def _decode(image: Image.Image, min_side: int | None) -> None:

@@ -27,7 +27,7 @@ from clipscape.models.images import ImageLoadError, load_rgb
 from clipscape.models.scan import ImageFile, Skipped
 
 if TYPE_CHECKING:
-    from clipscape.models.encoder import Encoder
+    from clipscape.models.encoder import Encoder, Preparer
 
 IN_FLIGHT = 2
 """Batches queued on an accelerator at once: one computing while the next is copied in."""
@@ -145,8 +145,11 @@ def _fill(pending: deque, ahead: Iterable[ImageFile], pool: ThreadPoolExecutor, 
         pending.append((file, pool.submit(decode, file.path, encoder)))
 
 
-def decode(path: str, encoder: "Encoder"):
-    """File → the tensor ``encoder.prepare`` makes; any failure becomes ImageLoadError with a reason."""
+def decode(path: str | bytes, encoder: "Encoder | Preparer"):
+    """File (path or bytes) → the tensor ``encoder.prepare`` makes; any failure becomes ImageLoadError.
+
+    ``encoder`` may be the model-free ``Preparer`` (the Ray decode tasks pass one).
+    """
     image = load_rgb(path, min_side=encoder.input_size)
     try:
         return encoder.prepare(image)
