@@ -188,7 +188,7 @@ def _table(root: Path, files: list[Path], vector: str | None) -> Embeddings:
     wanted = [column] + ([path_column] if path_column else []) + ([MTIME] if MTIME in schema.names else [])
     table = data.to_table(columns=wanted)
     vectors = _as_matrix(table[column])
-    paths = _paths(table[path_column].to_pylist() if path_column else None, len(table), root)
+    paths = _paths(table[path_column] if path_column else None, len(table), root)
     mtimes = np.asarray(table[MTIME].to_numpy(zero_copy_only=False)) if MTIME in wanted else None
     kind = CLIPSCAPE if record is not None else TABLE
     skipped = _read_skipped(root / SKIPPED_DIR) if (root / SKIPPED_DIR).is_dir() else []
@@ -253,19 +253,31 @@ def _as_matrix(column) -> np.ndarray:
     return out
 
 
-def _paths(values: list | None, n: int, root: Path) -> list[str]:
-    """Each row's path: an absolute local path where the file is here, a URL as it is, else "row i"."""
-    if values is None:
-        return [f"{root}#row{i}" for i in range(n)]
-    out = []
-    for i, value in enumerate(values):
-        if not value:
-            out.append(f"{root}#row{i}")
-        elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", value):
-            out.append(value)
-        else:
-            out.append(os.path.abspath(os.path.join(root.parent if root.is_file() else root, value)))
-    return out
+def _paths(values, n: int, root: Path):
+    """Each row's path, as an Arrow string array: an absolute path as it is, a relative one from the
+    table's folder, a URL as it is, and "TABLE#rowI" where there is none (vectorised: 1M rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = pa.array([f"{root}#row{i}" for i in range(n)], pa.string()) if values is None else None
+    if rows is not None:
+        return rows
+    values = (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else pa.array(values)).cast(pa.string())
+    missing = pc.fill_null(pc.equal(values, ""), True)
+    if pc.any(missing).as_py():
+        values = pc.if_else(missing, pa.array([f"{root}#row{i}" for i in range(n)]), values)
+    kept = pc.or_(pc.or_(pc.starts_with(values, "/"), pc.match_substring_regex(values, r"^[a-zA-Z][a-zA-Z0-9+.-]+://")),
+                  missing)
+    if os.sep != "/":  # C:\… and \\server\share on Windows
+        kept = pc.or_(kept, pc.match_substring_regex(values, r"^([a-zA-Z]:[\\/]|\\\\)"))
+    relative = np.flatnonzero(~kept.to_numpy(zero_copy_only=False))
+    if not len(relative):
+        return values
+    base = root.parent if root.is_file() else root
+    out = values.to_pylist()
+    for i in relative:
+        out[i] = os.path.abspath(os.path.join(base, out[i]))
+    return pa.array(out, pa.string())
 
 
 def _read_skipped(folder: Path) -> list[Skipped]:
@@ -279,6 +291,7 @@ def _read_skipped(folder: Path) -> list[Skipped]:
 
 
 def _clip_retrieval(root: Path) -> Embeddings:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     def number(p: Path) -> int:
@@ -298,25 +311,45 @@ def _clip_retrieval(root: Path) -> Embeddings:
         if len(meta) != len(emb):
             raise DatasetError(f"{meta_file.name} has {len(meta)} rows but {shard.name} {len(emb)} vectors")
         column = _path_column(meta.schema)
-        paths += _paths(meta[column].to_pylist() if column else [None] * len(meta), len(meta), root)
+        paths.append(_paths(meta[column] if column else [None] * len(meta), len(meta), root))
         vectors.append(np.asarray(emb, np.float32))
-    return _embeddings(paths, np.concatenate(vectors), CLIP_RETRIEVAL, root, None, [])
+    return _embeddings(pa.concat_arrays(paths), np.concatenate(vectors), CLIP_RETRIEVAL, root, None, [])
 
 
-def _embeddings(paths: list[str], vectors: np.ndarray, kind: str, root: Path, record: ModelRecord | None,
+def _embeddings(paths, vectors: np.ndarray, kind: str, root: Path, record: ModelRecord | None,
                 skipped: list[Skipped], mtimes: np.ndarray | None = None) -> Embeddings:
-    """Normalise, drop unusable rows (as skipped), keep one row per path (the newest), sort by path."""
-    norms = np.linalg.norm(vectors, axis=1) if len(vectors) else np.zeros(0)
+    """Normalise, drop unusable rows (as skipped), keep one row per path (the newest), sort by path.
+
+    ``paths`` is an Arrow string array; the sort and the de-duplication run in Arrow (C++), so a
+    million rows take a fraction of a second rather than a Python dict's seconds.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(paths)
+    norms = np.linalg.norm(vectors, axis=1) if n else np.zeros(0)
     usable = np.isfinite(norms) & (norms > 0)
-    bad = [Skipped(paths[i], "no usable vector (missing, NaN or all zeros)") for i in np.flatnonzero(~usable)]
-    order = np.flatnonzero(usable)
+    unusable = np.flatnonzero(~usable)
+    bad = [Skipped(p, "no usable vector (missing, NaN or all zeros)") for p in paths.take(pa.array(unusable)).to_pylist()]
+    columns = {"p": paths, "i": pa.array(np.arange(n, dtype=np.int64))}
+    keys = [("p", "ascending")]
     if mtimes is not None:  # a re-run appended a newer version of a changed file: keep the newest
-        order = order[np.argsort(mtimes[order], kind="stable")]
-    newest = {paths[i]: i for i in order}
-    rows = np.array([newest[p] for p in sorted(newest)], np.int64)
-    unit = (vectors[rows] / norms[rows, None]).astype(np.float32) if len(rows) else np.zeros((0, vectors.shape[1]), np.float32)
-    held = set(newest)
-    skipped = [s for s in skipped if s.path not in held] + bad
+        columns["m"] = pa.array(mtimes, pa.int64())
+        keys.append(("m", "descending"))
+    table = pa.table(columns).filter(pa.array(usable))
+    table = table.take(pc.sort_indices(table, sort_keys=keys))
+    sorted_paths = table["p"].combine_chunks()
+    keep = np.ones(len(table), bool)
+    if len(table) > 1:
+        keep[1:] = pc.not_equal(sorted_paths.slice(1), sorted_paths.slice(0, len(table) - 1)).to_numpy(
+            zero_copy_only=False)
+    rows = table["i"].to_numpy()[keep]
+    final_paths = sorted_paths.filter(pa.array(keep)).to_pylist()
+    unit = vectors[rows]
+    unit /= norms[rows, None]
+    if skipped:
+        held = set(final_paths)
+        skipped = [s for s in skipped if s.path not in held]
     key = record.key if record is not None else f"unrecorded:{kind}:{root}"
-    collection = Collection([paths[i] for i in rows], np.ascontiguousarray(unit), key)
-    return Embeddings(collection, kind, str(root), record, skipped)
+    collection = Collection(final_paths, np.ascontiguousarray(unit, dtype=np.float32), key)
+    return Embeddings(collection, kind, str(root), record, skipped + bad)
