@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from clipscape.app.thumbnails import ThumbnailCache
+from clipscape.models.datasets import is_remote
 from clipscape.models.display import printable
 
 PREVIEW_SIZE = 512
@@ -166,7 +167,7 @@ class PreviewPanel(QWidget):
         self._score_label.setText("" if score is None else f"score: {score:.3f}")
         self._score_label.setVisible(score is not None)
         self._similar_button.setEnabled(True)
-        self._reveal_button.setEnabled(True)
+        self._reveal_button.setEnabled(not is_remote(path))   # a URL of embeddings made elsewhere
         if path != self._path:
             self._path = path
             self._show_pixmap()

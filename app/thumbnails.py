@@ -28,10 +28,12 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 
+from clipscape.models.datasets import is_remote
 from clipscape.models.images import ImageLoadError, load_rgb
 
 _MAX_PRIORITY = 2**31 - 1
 _PLACEHOLDER_GREY = QColor(150, 150, 150)
+NOT_HERE = "not on this machine (only its embedding is here)"
 
 
 class _Relay(QObject):
@@ -72,8 +74,8 @@ class _LoadThumbnail(QRunnable):
 
 def _thumbnail_image(path: str, size: int) -> QImage:
     """Load ``path`` and shrink it to fit ``size``×``size`` as a QImage that owns its pixels."""
-    if "://" in path:  # a row of embeddings made elsewhere (models/datasets.py): a dot, not an error
-        raise ImageLoadError("not on this machine (only its embedding is here)")
+    if is_remote(path):  # a row of embeddings made elsewhere (models/datasets.py): a dot, not an error
+        raise ImageLoadError(NOT_HERE)
     picture = load_rgb(path, min_side=size)
     picture.thumbnail((size, size), Image.Resampling.BILINEAR)
     width, height = picture.size
@@ -102,7 +104,7 @@ class ThumbnailCache(QObject):
         self._errors: dict[str, str] = {}
         self._pending: set[str] = set()
         self._priority = 0
-        self._placeholder: QPixmap | None = None
+        self._placeholder: dict[str, QPixmap] = {}   # glyph → the shared placeholder pixmap
         # The pool is created before the relay so that, should the cache be destroyed with
         # loads running, the pool (whose destructor waits for them) goes before the relay.
         self._pool = QThreadPool(self)
@@ -172,7 +174,7 @@ class ThumbnailCache(QObject):
         size = int(size)
         if size != self._size:
             self.cancel_pending()
-            self._size, self._placeholder = size, None
+            self._size, self._placeholder = size, {}
             self.clear()
 
     @Slot(object, QImage, str, int)
@@ -183,7 +185,7 @@ class ThumbnailCache(QObject):
         self._pending.discard(path)
         if reason or image.isNull():
             self._errors[path] = reason or "cannot make a thumbnail"
-            pixmap = self._error_pixmap()
+            pixmap = self._error_pixmap("↗" if reason == NOT_HERE else "!")
         else:
             self._errors.pop(path, None)
             pixmap = QPixmap.fromImage(image)
@@ -194,9 +196,9 @@ class ThumbnailCache(QObject):
             self._errors.pop(evicted, None)
         self.ready.emit(path)
 
-    def _error_pixmap(self) -> QPixmap:
-        """The shared placeholder for unreadable files: a grey square with a "!" on it."""
-        if self._placeholder is None:
+    def _error_pixmap(self, glyph: str = "!") -> QPixmap:
+        """The shared placeholders: a grey square with a "!" (unreadable file) or "↗" (an image elsewhere)."""
+        if glyph not in self._placeholder:
             pixmap = QPixmap(self._size, self._size)
             pixmap.fill(_PLACEHOLDER_GREY)
             painter = QPainter(pixmap)
@@ -205,7 +207,7 @@ class ThumbnailCache(QObject):
             font.setPixelSize(max(8, self._size // 2))
             painter.setFont(font)
             painter.setPen(QColor(Qt.GlobalColor.white))
-            painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, "!")
+            painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, glyph)
             painter.end()
-            self._placeholder = pixmap
-        return self._placeholder
+            self._placeholder[glyph] = pixmap
+        return self._placeholder[glyph]

@@ -34,7 +34,7 @@ from clipscape.models.collection import Collection
 from clipscape.models.parquet_schema import EMBEDDING, MTIME, PATH, REASON, SIZE, ModelRecord
 from clipscape.models.scan import Skipped
 
-__all__ = ["DatasetError", "Embeddings", "check_model", "dataset_keys", "is_dataset", "open_embeddings"]
+__all__ = ["DatasetError", "Embeddings", "check_model", "dataset_keys", "is_dataset", "is_remote", "open_embeddings"]
 
 CLIPSCAPE, TABLE, CLIP_RETRIEVAL = "clipscape", "table", "clip-retrieval"
 EMBEDDINGS_DIR, SKIPPED_DIR = "embeddings", "skipped"
@@ -61,6 +61,11 @@ class Embeddings:
         """"200 images from DATASET (clipscape dataset, demo model)" and the like, for status lines."""
         model = self.model.label() if self.model else "model not recorded"
         return f"{len(self.collection)} images from {self.source} ({self.kind}, {model})"
+
+
+def is_remote(path: str) -> bool:
+    """True for a row whose image is not a local file but a URL (s3://, https://…): a dot, not an error."""
+    return "://" in path
 
 
 def is_dataset(path: str | os.PathLike) -> bool:

@@ -61,7 +61,10 @@ def test_a_dropped_dataset_opens_without_encoding_and_searches_like_the_folder(q
     qtbot.waitUntil(lambda: gallery._thumbnails.error(remote[0]) is not None, timeout=TIMEOUT)
     assert "not on this machine" in gallery._thumbnails.error(remote[0])
     assert window.dialog is None
-    assert 0 <= row < len(s.collection)
+    s.set_preview(row)
+    assert not window.preview._reveal_button.isEnabled()   # no file manager for a URL
+    s.set_preview(s.collection.paths.index(local.paths[0]))
+    assert window.preview._reveal_button.isEnabled()
 
 
 def test_a_dataset_of_another_model_says_which_it_needs(qtbot, window, tmp_path):
