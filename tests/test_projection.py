@@ -218,3 +218,18 @@ def test_project_dispatches_by_method(umap_maps):
     np.testing.assert_array_equal(project(x, "umap", seed=0), umap_coords)
     with pytest.raises(ValueError, match="tsne"):
         project(x, "tsne")
+
+
+def test_pca_of_many_rows_fits_on_a_sample_and_matches_the_exact_map():
+    """Beyond fit_rows the axes come from a sample (a 1M-row map in ~2 s, not ~10 s); the map is
+    the exact PCA's within sampling noise, deterministic, and below fit_rows it is the exact one."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(8, 16))
+    x = (centres[rng.integers(0, 8, 6000)] + 0.3 * rng.normal(size=(6000, 16))).astype(np.float32)
+    exact = pca_2d(x, fit_rows=10_000)
+    sampled = pca_2d(x, fit_rows=1000)
+    assert sampled.shape == (6000, 2) and sampled.dtype == np.float32
+    for axis in range(2):
+        assert np.corrcoef(exact[:, axis], sampled[:, axis])[0, 1] > 0.99
+    np.testing.assert_array_equal(sampled, pca_2d(x, fit_rows=1000))
+    np.testing.assert_array_equal(pca_2d(x[:900], fit_rows=1000), pca_2d(x[:900], fit_rows=900))
