@@ -289,6 +289,8 @@ class Gallery(QWidget):
         return self._model
 
     def rows(self) -> list[int]:
+        """The collection rows shown, in order, as a Python list: for tests (a list of N), never
+        called by the window itself."""
         return self._model.rows().tolist()
 
     def is_dimmed(self, row: int) -> bool:
@@ -309,7 +311,7 @@ class Gallery(QWidget):
         s = self._session
         if s.collection is None:
             return ""
-        n, shown = len(s.collection), len(self._model.rows())
+        n, shown = len(s.collection), self._model.rowCount()
         parts = [f"{len(s.selection):,} selected" if len(s.selection) else f"{n:,} images"]
         q = s.query
         if q is not None and s.scores is not None:

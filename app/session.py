@@ -471,15 +471,15 @@ class Session(DerivedState, FileJobs, DatasetJobs, QObject):
 
     # --- selection and preview ---------------------------------------------------------------
     def set_selection(self, rows: np.ndarray, add: bool = False) -> None:
-        """Select these rows (hidden ones are left out); ``add`` keeps what was selected."""
+        """Select these rows (hidden ones are left out); ``add`` keeps what was selected. As sorted
+        unique int64 rows, from an N-bool mask: no sort (np.unique of 500k rows took 0.4 s)."""
         if self.collection is None:
             return
-        rows = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
-        if rows.size and (rows[0] < 0 or rows[-1] >= len(self.collection)):
+        rows, chosen = np.asarray(rows, dtype=np.int64).reshape(-1), np.zeros(len(self.collection), bool)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(chosen)):
             raise IndexError("row out of range")
-        rows = rows[self.visible()[rows]]
-        if add:
-            rows = np.union1d(self.selection, rows).astype(np.int64)
+        chosen[rows] = chosen[self.selection if add else []] = True
+        rows = np.flatnonzero(chosen & self.visible()).astype(np.int64, copy=False)
         if not np.array_equal(rows, self.selection):
             self.selection = rows
             self.selectionChanged.emit()

@@ -153,7 +153,11 @@ def image_scores(job: Job, collection: Collection, row: int) -> tuple[np.ndarray
 
 
 def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The full order is sorted here, in the worker, so the GUI thread never sorts N scores."""
+    """The full order is sorted here, in the worker, so the GUI thread never sorts N scores.
+
+    Full, not a top-k (models.search.best_first): the gallery lists every image in this order
+    (scrolling reaches the last), and the map's top-k reads just the head of it. 0.13 s at 1M
+    on 2 cores, off the GUI thread."""
     return scores, np.argsort(-scores, kind="stable")
 
 

@@ -313,3 +313,44 @@ def test_twenty_thousand_points_set_recolour_and_select(qtbot, tmp_path):
     assert 0 < session.selection.size < n
     session.shutdown()
     cache.shutdown()
+
+
+# --------------------------------------------------------------------------- whole-collection work, done with numpy
+def test_selection_is_sorted_unique_visible_rows_however_given(view, session):
+    rng = np.random.default_rng(1)
+    classify(session, ["a", "b"], np.arange(25) % 2)
+    session.set_label_hidden("b", True)                      # odd rows hidden
+    rows = rng.integers(0, 25, 40)                            # unsorted, repeated
+    session.set_selection(rows)
+    expected = np.unique(rows)[np.unique(rows) % 2 == 0]
+    assert session.selection.dtype == np.int64
+    np.testing.assert_array_equal(session.selection, expected)
+    session.set_selection([24, 0, 0], add=True)
+    np.testing.assert_array_equal(session.selection, np.union1d(expected, [0, 24]))
+    session.set_selection(np.array([], np.int64), add=True)  # adding nothing changes nothing
+    np.testing.assert_array_equal(session.selection, np.union1d(expected, [0, 24]))
+    for bad in ([25], [-1], [3, 30]):
+        with pytest.raises(IndexError):
+            session.set_selection(bad)
+
+
+def test_top_rows_are_the_full_ranks_first_visible_rows(tmp_path):
+    """The top-k reads only the rank's head, yet equals filtering the whole stable rank, also
+    when the best-scoring thousands are hidden."""
+    n = 5000
+    session = make_session(tmp_path, coords=np.random.default_rng(0).normal(size=(n, 2)))
+    scores = np.round(np.random.default_rng(2).normal(size=n), 2)   # many ties: the stable order counts
+    score(session, scores)
+    rank = np.argsort(-scores.astype(np.float32), kind="stable")
+    best = np.where(np.isin(np.arange(n), rank[:3000]), 0, 1)       # the 3000 best are class "a"
+    classify(session, ["a", "b"], best)
+    for hidden in ((), ("a",), ("b",)):
+        for label in ("a", "b"):
+            session.set_label_hidden(label, label in hidden)
+        visible = session.visible()
+        for k in (1, 10, 200):
+            np.testing.assert_array_equal(session.top_rows(k), rank[visible[rank]][:k])
+    session.set_label_hidden("a", True)
+    session.set_label_hidden("b", True)
+    assert session.top_rows().size == 0
+    session.shutdown()
