@@ -60,18 +60,25 @@ def score_colours(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     equal) every value gets the middle colour. At most 256 distinct colours come out, which keeps
     the map's brush cache small.
     """
+    return score_table()[score_indices(values, lo, hi)]
+
+
+def score_table() -> np.ndarray:
+    """257×4 uint8: the viridis table of ``score_lut`` then UNKNOWN_COLOUR (what NaN scores get)."""
+    return np.concatenate([score_lut(), np.array([UNKNOWN_COLOUR.getRgb()], np.uint8)])
+
+
+def score_indices(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Each value's row in ``score_table()``, as ``score_colours`` colours it (256 for NaN)."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    lut = score_lut()
     nan = np.isnan(values)
     if not hi > lo:
         idx = np.full(values.shape, 128, dtype=np.intp)
     else:
         t = (np.where(nan, lo, values) - lo) / (hi - lo)
         idx = np.rint(np.clip(t, 0.0, 1.0) * 255).astype(np.intp)
-    out = lut[idx]
-    if nan.any():
-        out[nan] = UNKNOWN_COLOUR.getRgb()
-    return out
+    idx[nan] = 256
+    return idx
 
 
 def swatch(colour: QColor, size: int = 12) -> QIcon:

@@ -256,6 +256,8 @@ def test_hover_card_tells_the_session_and_click_previews(shown, session, qtbot):
     session.set_preview(-1)
     QTest.mouseClick(viewport, LEFT, NOMOD, empty)
     assert session.previewed == -1
+    # the map found the rows itself: pyqtgraph made no SpotItem per point (3.5 s at 1M points)
+    assert all(item is None for item in shown.plot_widget().getPlotItem().listDataItems()[0].data["item"])
 
 
 def test_hidden_points_cannot_be_hovered(shown, session, qtbot):
@@ -316,6 +318,47 @@ def test_twenty_thousand_points_set_recolour_and_select(qtbot, tmp_path):
 
 
 # --------------------------------------------------------------------------- whole-collection work, done with numpy
+def test_the_fast_path_draws_without_pyqtgraph_per_point_calls(shown, session, monkeypatch):
+    """Placing, recolouring, dimming and selecting take the fast path (none of pyqtgraph's
+    per-point setData/setBrush), and what is drawn is the table-and-index colours."""
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the public per-point path was taken")
+
+    monkeypatch.setattr(FastScatter, "setData", refused)
+    monkeypatch.setattr(FastScatter, "setBrush", refused)
+    session._on_coords(grid() * 2, "umap")                     # same N: the records are reused
+    classify(session, ["a", "b", "c"], np.arange(25) % 3)
+    score(session, np.linspace(0, 1, 25))
+    session.set_dim_threshold(0.5)
+    session.set_selection(np.arange(5, 20))
+    assert (shown.point_colours()[:12, 3] == DIM_ALPHA).all() and (shown.point_colours()[13:, 3] == 255).all()
+    lut = score_lut()
+    for row in (24, 18):   # a point, and a selected one (drawn again, its own colour, a dark rim)
+        assert _pixel(shown, *map(float, (grid() * 2)[row])) == lut[round(row / 24 * 255)].tolist()
+
+
+def test_indexed_colours_match_the_colours_point_by_point(view, session):
+    """The map's colour table and index give every point the colour the palette says, in every
+    mode, dimmed, with NaN scores."""
+    from clipscape.app.map.colours import indexed_colours
+
+    scores = np.linspace(-1.0, 1.0, 25)
+    scores[3] = np.nan
+    score(session, scores)
+    session.set_dim_threshold(0.0)
+    scores = session.scores   # float32, as a query job gives them
+    expected = score_colours(scores, float(np.nanmin(scores)), float(np.nanmax(scores)))
+    expected[scores < 0.0, 3] = np.minimum(expected[scores < 0.0, 3], DIM_ALPHA)
+    table, index = indexed_colours(session)
+    assert len(table) <= 2 * 257 and index.shape == (25,)
+    np.testing.assert_array_equal(table[index], expected)
+    np.testing.assert_array_equal(view.point_colours(), expected)
+    classify(session, ["a", "b"], np.where(np.arange(25) % 5 == 0, -1, np.arange(25) % 2))
+    table, index = indexed_colours(session)
+    assert len(table) == 6    # a, b, unknown, and each faded
+    np.testing.assert_array_equal(view.point_colours(), table[index])
+
+
 def test_selection_is_sorted_unique_visible_rows_however_given(view, session):
     rng = np.random.default_rng(1)
     classify(session, ["a", "b"], np.arange(25) % 2)
@@ -354,3 +397,16 @@ def test_top_rows_are_the_full_ranks_first_visible_rows(tmp_path):
     session.set_label_hidden("b", True)
     assert session.top_rows().size == 0
     session.shutdown()
+
+
+def test_a_recolour_with_the_same_brushes_still_draws_moved_points(shown, session):
+    """The map skips rewriting brushes only when nothing changed: the same two classes with
+    other members (same palette, another index) are redrawn, and so are new coordinates."""
+    classify(session, ["a", "b"], np.arange(25) % 2)
+    assert _pixel(shown, *map(float, grid()[0])) == rgba(slot_colour(0))
+    classify(session, ["a", "b"], (np.arange(25) + 1) % 2)
+    assert _pixel(shown, *map(float, grid()[0])) == rgba(slot_colour(1))
+    session.set_colour_mode("class")             # nothing changes: nothing to redo, still right
+    assert _pixel(shown, *map(float, grid()[1])) == rgba(slot_colour(0))
+    session._on_coords(grid()[::-1].copy(), "umap")   # row 0 is now where row 24 was
+    assert _pixel(shown, *map(float, grid()[24])) == rgba(slot_colour(1))

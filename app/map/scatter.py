@@ -1,8 +1,9 @@
-"""The map's point layer: one pyqtgraph ScatterPlotItem that can place and recolour 100k points fast.
+"""The map's point layer: one pyqtgraph ScatterPlotItem that can place and recolour 1M points fast.
 
-One item holds every point (pen=None, one cached QBrush per distinct colour, ``data`` = row
-index), because per-point items, pens and hover masks are what make a scatter plot crawl past
-~100k points.
+One item holds every point (pen=None, one cached QBrush per distinct colour), because per-point
+items, pens and hover masks are what make a scatter plot crawl past ~100k points. Colours come
+as a small table and a per-point index into it (``colours.indexed_colours``), so nothing here
+finds the distinct colours of N points or makes a Python object per point.
 """
 from __future__ import annotations
 
@@ -30,16 +31,26 @@ class BrushCache:
             self._brushes[key] = brush
         return brush
 
+    def brushes(self, table: np.ndarray) -> list[QBrush]:
+        """The brush of each row of a small K×4 uint8 colour table (a Python call per row: K, not N)."""
+        return [self.brush(int(k)) for k in _packed_keys(table)]
+
     def indexed(self, rgba: np.ndarray) -> tuple[list[QBrush], np.ndarray]:
-        """Split N×4 uint8 colours into (distinct brushes, per-point index into them)."""
-        c = np.asarray(rgba, dtype=np.uint32).reshape(-1, 4)
-        keys = (c[:, 0] << 24) | (c[:, 1] << 16) | (c[:, 2] << 8) | c[:, 3]
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        """Split a few N×4 uint8 colours into (distinct brushes, per-point index into them).
+
+        It sorts N keys: for a handful of points (the top-k rings), not for the whole map.
+        """
+        uniq, inverse = np.unique(_packed_keys(rgba), return_inverse=True)
         return [self.brush(int(k)) for k in uniq], inverse.reshape(-1)
 
 
+def _packed_keys(rgba: np.ndarray) -> np.ndarray:
+    c = np.asarray(rgba, dtype=np.uint32).reshape(-1, 4)
+    return (c[:, 0] << 24) | (c[:, 1] << 16) | (c[:, 2] << 8) | c[:, 3]
+
+
 class FastScatter(pg.ScatterPlotItem):
-    """A ScatterPlotItem that can place, recolour or hide 100k points in well under a second.
+    """A ScatterPlotItem that can place, recolour or hide a million points in a fraction of a second.
 
     pyqtgraph's public ``setData`` / ``setBrush(list)`` / ``setPointsVisible`` look every point
     up in the symbol atlas in a Python loop (0.3-0.8 s per call for 100k points on a small
@@ -47,6 +58,10 @@ class FastScatter(pg.ScatterPlotItem):
     fields with numpy. That touches pyqtgraph internals (``data``, ``fragmentAtlas``), so the fast
     path is only taken when they look as expected, and anything else falls back to the public,
     slower calls.
+
+    Clicks are left to the map (``PlotMouse`` finds the nearest point with numpy): pyqtgraph's
+    own ``mouseClickEvent`` calls ``pointsAt``, which makes a SpotItem for every point (3.5 s
+    and 1M objects for the cyclic collector to walk ever after, at 1M points).
     """
 
     fast_path = True  # tests switch this off to check the public-API fallback draws the same
@@ -61,10 +76,10 @@ class FastScatter(pg.ScatterPlotItem):
                 and not self.opts.get("hoverable"))
 
     def _atlas_rects(self, palette: list[QBrush]) -> np.ndarray:
-        """Atlas source rectangles for the default symbol/size/pen with each brush."""
+        """Atlas source rectangles (K×4 x, y, w, h) for the default symbol/size/pen with each brush."""
         styles = [(self.opts["symbol"], self.opts["size"], self.opts["pen"], b) for b in palette]
         rects = self.fragmentAtlas[styles]
-        return np.array([tuple(r) for r in rects], dtype=self.data.dtype["sourceRect"])
+        return np.array([tuple(r) for r in rects], dtype=_rect_view(self.data[:0]).dtype).reshape(-1, 4)
 
     def _changed(self) -> None:
         update_sizes = getattr(self, "_updateMaxSpotSizes", None)
@@ -75,38 +90,43 @@ class FastScatter(pg.ScatterPlotItem):
         self.informViewBoundsChanged()
         self.invalidate()
 
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph override)
+        ev.ignore()   # see the class docstring: the map handles clicks
+
     def set_points(self, xy: np.ndarray, palette: list[QBrush], index: np.ndarray,
-                   visible: np.ndarray | None = None, rows: np.ndarray | None = None) -> None:
+                   visible: np.ndarray | None = None) -> None:
         """Replace all points: positions ``xy`` (N×2), point i drawn with ``palette[index[i]]``,
-        shown where ``visible`` (default all), carrying ``rows[i]`` as data (default i)."""
+        shown where ``visible`` (default all). Points carry no ``data`` (the view knows its rows)."""
         n = len(xy)
-        rows = np.arange(n) if rows is None else np.asarray(rows)
         index = np.asarray(index, dtype=np.intp).reshape(-1)
         visible = np.ones(n, dtype=bool) if visible is None else np.asarray(visible, bool)
         if len(index) != n or len(visible) != n:
             raise ValueError("xy, index and visible differ in length")
-        table = np.empty(len(palette), dtype=object)
-        table[:] = palette
+        table, self._brushes_drawn = _object_table(palette), None
         if self._can_go_fast():
             try:
                 rect_table = self._atlas_rects(palette)
-                data = np.empty(n, dtype=self.data.dtype)  # object fields start as None
+                data = self.data if len(self.data) == n else _records(n, self.data.dtype)
+                rects = _rect_view(data)
             except (AttributeError, KeyError, TypeError, ValueError):
                 pass
             else:
+                for name in ("symbol", "pen", "data", "item"):
+                    data[name] = None   # the item defaults, and no SpotItem refers to a record any more
                 data["x"], data["y"] = xy[:, 0], xy[:, 1]
                 data["size"] = -1
                 data["hovered"] = False
                 data["visible"] = visible
-                data["data"] = rows
                 data["brush"] = table[index]
-                data["sourceRect"] = rect_table[index]
-                self.data["item"][...] = None
-                self.data = data
+                rects[...] = rect_table[index]
+                if data is not self.data:
+                    self.data["item"][...] = None
+                    self.data = data
+                self._brushes_drawn = (palette, index)
                 self._changed()
                 self.sigPlotChanged.emit(self)
                 return
-        self.setData(x=xy[:, 0], y=xy[:, 1], data=rows, brush=table[index].tolist())
+        self.setData(x=xy[:, 0], y=xy[:, 1], brush=table[index])
         self.setPointsVisible(visible)
 
     def set_indexed_brushes(self, palette: list[QBrush], index: np.ndarray) -> None:
@@ -114,19 +134,29 @@ class FastScatter(pg.ScatterPlotItem):
         index = np.asarray(index, dtype=np.intp).reshape(-1)
         if len(index) != len(self.data):
             raise ValueError(f"{len(index)} brushes for {len(self.data)} points")
-        table = np.empty(len(palette), dtype=object)
-        table[:] = palette
+        if self._can_go_fast() and self._drawn_with(palette, index):
+            return   # a recolour that changes nothing (a caption typed while colouring by class)
+        table = _object_table(palette)
         if self._can_go_fast():
             try:
                 rect_table = self._atlas_rects(palette)
+                rects = _rect_view(self.data)
             except (AttributeError, KeyError, TypeError, ValueError):
                 pass
             else:
                 self.data["brush"] = table[index]
-                self.data["sourceRect"] = rect_table[index]
+                rects[...] = rect_table[index]
+                self._brushes_drawn = (palette, index)
                 self._changed()
                 return
-        self.setBrush(table[index].tolist())
+        self._brushes_drawn = None
+        self.setBrush(table[index])
+
+    def _drawn_with(self, palette: list[QBrush], index: np.ndarray) -> bool:
+        """Whether the fast path last drew exactly these brushes (one comparison of N ints)."""
+        drawn = getattr(self, "_brushes_drawn", None)
+        return (drawn is not None and len(drawn[0]) == len(palette)
+                and all(a is b for a, b in zip(drawn[0], palette)) and np.array_equal(drawn[1], index))
 
     def set_visibility(self, visible: np.ndarray) -> None:
         """Show point i only where ``visible[i]``."""
@@ -138,3 +168,32 @@ class FastScatter(pg.ScatterPlotItem):
             self.invalidate()
         else:
             self.setPointsVisible(visible)
+
+
+def _object_table(palette: list[QBrush]) -> np.ndarray:
+    table = np.empty(len(palette), dtype=object)
+    table[:] = palette
+    return table
+
+
+def _records(n: int, dtype: np.dtype) -> np.ndarray:
+    """n of pyqtgraph's point records. np.zeros, not np.empty: numpy fills a structured dtype's
+    object fields with None one record and field at a time (0.6 s for 1M records) but zeroes
+    memory at once; ``set_points`` then sets every object field with one assignment each."""
+    return np.zeros(n, dtype=dtype)
+
+
+def _rect_view(data: np.ndarray) -> np.ndarray:
+    """The records' ``sourceRect`` (x, y, w, h) as an N×4 integer view of the same memory.
+
+    Assigning a K×4 table's rows through it is a plain gather (3× quicker at 1M than assigning
+    a structured ``sourceRect`` array); ValueError when the layout is not four equal integers.
+    """
+    rect, offset = data.dtype.fields["sourceRect"][:2]
+    parts = [rect.fields[name] for name in ("x", "y", "w", "h")]
+    base = parts[0][0]
+    if (base.kind not in "iu" or any(d != base or o != i * base.itemsize for i, (d, o) in enumerate(parts))
+            or rect.itemsize != 4 * base.itemsize):
+        raise ValueError("unexpected sourceRect layout")
+    return np.ndarray((len(data), 4), dtype=base, buffer=data, offset=offset,
+                      strides=(data.dtype.itemsize, base.itemsize)) if len(data) else np.empty((0, 4), base)

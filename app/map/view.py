@@ -13,7 +13,7 @@ from PySide6.QtCore import QPoint, QPointF
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from clipscape.app.map.colours import point_colours, score_range
+from clipscape.app.map.colours import indexed_colours, score_range
 from clipscape.app.map.legend import Legend
 from clipscape.app.map.mouse import TOOLS, PlotMouse
 from clipscape.app.map.overlays import ColourBar, HoverCard
@@ -37,7 +37,9 @@ class MapView(QWidget):
         super().__init__(parent)
         self._session, self._thumbnails = session, thumbnails
         self._coords = np.empty((0, 2), np.float32)
-        self._colours = np.empty((0, 4), np.uint8)
+        self._table = np.empty((0, 4), np.uint8)   # the distinct colours drawn (K×4 RGBA) …
+        self._index = np.empty(0, np.intp)          # … and each point's row in that table
+        self._palette: list[QBrush] = []            # the table's brushes
         self._visible = np.empty(0, bool)
         self._hovered = -1
         self._hover_pos = QPoint(0, 0)   # where the card goes (this widget's coordinates)
@@ -139,8 +141,13 @@ class MapView(QWidget):
         coords = self._session.coords
         self._coords = np.empty((0, 2), np.float32) if coords is None else np.ascontiguousarray(coords, np.float32)
         self.hover(-1)
-        plain = [self._brushes.brush(_packed(PLAIN_COLOUR))]
-        self._scatter.set_points(self._coords, plain, np.zeros(len(self._coords), np.intp))
+        s, n = self._session, len(self._coords)
+        if s.collection is not None and len(s.collection) == n:   # drawn in their colours at once,
+            table, index = indexed_colours(s)                      # so _recolour has nothing to redo
+            palette = self._brushes.brushes(table)
+        else:
+            palette, index = [self._brushes.brush(_packed(PLAIN_COLOUR))], np.zeros(n, np.intp)
+        self._scatter.set_points(self._coords, palette, index)
         self._recolour()
         self.fit()
 
@@ -151,13 +158,14 @@ class MapView(QWidget):
             self._coords = np.empty((0, 2), np.float32)   # coordinates of another collection: none yet
             self._scatter.set_points(self._coords, [], np.zeros(0, np.intp))
         if len(self._coords):
-            self._colours = point_colours(s)
+            self._table, self._index = indexed_colours(s)
+            self._palette = self._brushes.brushes(self._table)
             self._visible = s.visible()
-            palette, index = self._brushes.indexed(self._colours)
-            self._scatter.set_indexed_brushes(palette, index)
+            self._scatter.set_indexed_brushes(self._palette, self._index)
             self._scatter.set_visibility(self._visible)
         else:
-            self._colours, self._visible = np.empty((0, 4), np.uint8), np.empty(0, bool)
+            self._table, self._index, self._palette = np.empty((0, 4), np.uint8), np.empty(0, np.intp), []
+            self._visible = np.empty(0, bool)
         if self._hovered >= 0 and not (self._hovered < len(self._visible) and self._visible[self._hovered]):
             self.hover(-1)
         self._draw_top()
@@ -178,7 +186,7 @@ class MapView(QWidget):
         if not len(rows):
             self._top_item.clear()
             return
-        colours = self._colours[rows].copy()
+        colours = self._table[self._index[rows]]
         colours[:, 3] = 255
         palette, index = self._brushes.indexed(colours)
         self._top_item.setData(x=self._coords[rows, 0], y=self._coords[rows, 1], data=rows,
@@ -186,8 +194,7 @@ class MapView(QWidget):
 
     def _draw_selection(self) -> None:
         rows = self._session.selection if len(self._coords) else np.zeros(0, np.int64)
-        palette, index = self._brushes.indexed(self._colours[rows])
-        self._sel_item.set_points(self._coords[rows], palette, index, rows=rows)
+        self._sel_item.set_points(self._coords[rows], self._palette, self._index[rows])
         n, k = len(self._coords), len(rows)
         hidden = int(n - self._visible.sum()) if n else 0
         self._status.setText(f"{n:,} points" + (f" · {hidden:,} hidden" if hidden else "")
@@ -207,7 +214,7 @@ class MapView(QWidget):
 
     def point_colours(self) -> np.ndarray:
         """The N×4 RGBA drawn for each point now (dimming included)."""
-        return self._colours.copy()
+        return self._table[self._index]
 
     def visible_mask(self) -> np.ndarray:
         return self._visible.copy()
