@@ -65,6 +65,7 @@ class FastScatter(pg.ScatterPlotItem):
     """
 
     fast_path = True  # tests switch this off to check the public-API fallback draws the same
+    _own_records = None   # the records set_points made (pyqtgraph's setData makes others)
 
     def _can_go_fast(self) -> bool:
         data = getattr(self, "data", None)
@@ -102,8 +103,11 @@ class FastScatter(pg.ScatterPlotItem):
         visible = np.ones(n, dtype=bool) if visible is None else np.asarray(visible, bool)
         if len(index) != n or len(visible) != n:
             raise ValueError("xy, index and visible differ in length")
+        fast = self._can_go_fast()
+        # the same N and brushes (UMAP replacing PCA): only the positions and visibility change
+        same = fast and len(self.data) == n and self.data is self._own_records and self._drawn_with(palette, index)
         table, self._brushes_drawn = _object_table(palette), None
-        if self._can_go_fast():
+        if fast:
             try:
                 rect_table = self._atlas_rects(palette)
                 data = self.data if len(self.data) == n else _records(n, self.data.dtype)
@@ -111,14 +115,18 @@ class FastScatter(pg.ScatterPlotItem):
             except (AttributeError, KeyError, TypeError, ValueError):
                 pass
             else:
-                for name in ("symbol", "pen", "data", "item"):
-                    data[name] = None   # the item defaults, and no SpotItem refers to a record any more
+                # the item defaults, and no SpotItem refers to a record any more; records this
+                # method wrote have the defaults already
+                for name in ("item",) if data is self._own_records else ("symbol", "pen", "data", "item"):
+                    data[name] = None
                 data["x"], data["y"] = xy[:, 0], xy[:, 1]
                 data["size"] = -1
                 data["hovered"] = False
                 data["visible"] = visible
-                data["brush"] = table[index]
-                rects[...] = rect_table[index]
+                if not same:
+                    data["brush"] = table[index]
+                    rects[...] = rect_table[index]
+                self._own_records = data
                 if data is not self.data:
                     self.data["item"][...] = None
                     self.data = data

@@ -7,7 +7,8 @@ Builds a Session of --n synthetic rows (random unit vectors, made-up paths; no m
 offscreen QApplication, with the window's real MapView and Gallery attached and shown, then
 times on the GUI thread, median of --repeat, in ms:
 - collection: ``_take_collection`` (a new collection reaching every view);
-- coords: ``_on_coords`` (the map placing every point);
+- coords: ``_on_coords`` (the map placing every point), then coords_again: new coordinates for
+  the same collection (UMAP replacing the PCA preview);
 - ranked_task: the query job's ranking (``tasks._ranked``), which runs in a worker, reported
   apart because it is not GUI-thread time;
 - set_query: a caption typed (colour mode "score", scores not yet known);
@@ -109,7 +110,8 @@ def measure(n: int, repeat: int, profile: bool = False) -> dict:
         collection = Collection(paths, emb)
         for _ in range(repeat):
             timed("collection", session._take_collection, collection)
-            timed("coords", session._on_coords, coords, "umap")
+            timed("coords", session._on_coords, coords, "pca")
+            timed("coords_again", session._on_coords, coords[::-1].copy(), "umap")
         for _ in range(repeat):
             result = timed("ranked_task", tasks._ranked, scores)
         query = Query("text", "a query")
