@@ -20,8 +20,10 @@ times on the GUI thread, median of --repeat, in ms:
 - click: a left click in the middle of the map in the pan tool (previews the nearest point);
 - gc_collect: one full ``gc.collect()`` with all of that alive (what a cyclic collection the
   interpreter starts by itself would stall the GUI thread for).
-Paint time is not included (events are processed between operations, untimed): drawing a
-million points is the map's level-of-detail work, a separate step.
+Paint time is not in those (events are processed between operations, untimed): drawing a
+million points is the map's level-of-detail work, a separate step. "settle" is what the event
+loop does after a new collection and its map, and after selecting half: busy ms (map paints,
+the gallery's QListView laying out every item in batches of 500) and the longest slice.
 Prints one JSON line (medians, then "max": the slowest of each); --profile adds each operation's cProfile to stderr.
 """
 from __future__ import annotations
@@ -107,10 +109,26 @@ def measure(n: int, repeat: int, profile: bool = False) -> dict:
             app.processEvents()
             return result
 
+        settled: dict[str, dict] = {}
+
+        def settle(name):
+            """Process events until the GUI thread is idle: the busy ms and the longest slice."""
+            slices, start, quiet = [], time.perf_counter(), 0
+            while quiet < 200 and time.perf_counter() < start + 60:
+                t = time.perf_counter()
+                app.processEvents()
+                slices.append(time.perf_counter() - t)
+                quiet = quiet + 1 if slices[-1] < 0.0002 else 0
+                time.sleep(0.0005)
+            ms = np.array(slices) * 1000
+            settled[name] = {"busy_ms": round(float(ms[ms >= 0.2].sum())), "longest_ms": round(float(ms.max()), 1)}
+
         collection = Collection(paths, emb)
-        for _ in range(repeat):
+        for i in range(repeat):
             timed("collection", session._take_collection, collection)
             timed("coords", session._on_coords, coords, "pca")
+            if i == 0:
+                settle("after_collection_and_coords")
             timed("coords_again", session._on_coords, coords[::-1].copy(), "umap")
         for _ in range(repeat):
             result = timed("ranked_task", tasks._ranked, scores)
@@ -121,6 +139,8 @@ def measure(n: int, repeat: int, profile: bool = False) -> dict:
             timed("scores", session._on_scores, session.query, result)
         for _ in range(repeat):
             timed("select_half", session.set_selection, half)
+            if "after_select_half" not in settled:
+                settle("after_select_half")
             timed("clear_selection", session.clear_selection)
         session.set_classes(names)
         classification = Classification(names, probabilities, best)
@@ -140,6 +160,7 @@ def measure(n: int, repeat: int, profile: bool = False) -> dict:
     out = {"n": n, "repeat": repeat}
     out.update({name: round(statistics.median(v), 1) for name, v in times.items()})
     out["max"] = {name: round(max(v), 1) for name, v in times.items()}
+    out["settle"] = settled
     return out
 
 
