@@ -41,6 +41,10 @@ EXCLUSIONS: tuple[Exclusion, ...] = (
               "imports of torch/numba/tqdm/sklearn that a desktop inference app never takes",
               modules=("IPython", "matplotlib", "pandas", "tkinter", "_tkinter", "tensorboard",
                        "torch.utils.tensorboard", "pyqtgraph.opengl", "pyqtgraph.jupyter", "pyqtgraph.examples")),
+    Exclusion("Ray", "the `clipscape encode --engine ray` extra: a cluster engine with its own worker "
+              "processes, run from a Python install (pip install 'clipscape[ray]'), not from the desktop "
+              "bundle; models/ray_encode.py imports it only when asked and says so when it is missing",
+              modules=("ray",)),
     Exclusion("Qt translations", "Qt's own translations of its dialogs; Clipscape's window is English",
               files=("PySide6/Qt/translations/*",)),
     Exclusion("CUDA libraries torch never loads", "multi-GPU cuSOLVER, the alternate NVRTC build, "
