@@ -113,3 +113,28 @@ def test_ray_usage_errors_exit_2(argv, message, capsys):
         main(argv)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_remote_file_system_is_listed_and_read_as_bytes_into_the_local_pixels(photos, demo_encoder):
+    """SOURCE on a file system other than the local one (s3://, gs://…; here a pyarrow SubTree over
+    a folder, which is not a LocalFileSystem): files are listed by pyarrow, read as bytes and decode
+    to exactly the pixels the local decoder makes; unreadable files get their reason."""
+    import pyarrow.fs as pafs
+
+    from clipscape.models.pipeline import decode
+    from clipscape.models.ray_encode import _decode_batch, _list
+
+    fs = pafs.SubTreeFileSystem(str(photos), pafs.LocalFileSystem())
+    files, skipped = _list("sub://photos", fs, "", include_hidden=False)
+    assert len(files) == 41 and not skipped
+    assert all(f.path.startswith("sub://") for f in files)
+    assert files[0].size == (photos / files[0].path[len("sub://"):]).stat().st_size
+    paths = [f.path for f in files[:3]] + ["sub://broken.jpg", "sub://missing.jpg"]
+    batch = {"path": np.array(paths, dtype=object), "size": np.zeros(5, np.int64), "mtime_ns": np.zeros(5, np.int64)}
+    out = _decode_batch(batch, demo_encoder.preparer, fs, threads=2)
+    for i in range(3):
+        local = decode(str(photos / paths[i][len("sub://"):]), demo_encoder).numpy()
+        np.testing.assert_array_equal(out["pixels"][i], local)
+    assert list(out["reason"][:3]) == ["", "", ""]
+    assert out["reason"][3] == "not an image Pillow can read (cannot identify image file)"
+    assert out["reason"][4].startswith("cannot read file:") and "no such file" in out["reason"][4]
