@@ -4,8 +4,14 @@
 ``session.gallery_rows()`` gave (the selection or everything, ranked by the query, without
 hidden labels, filtered by class) and builds an item's text, tooltip and thumbnail request
 when the view asks for that item, i.e. when it is painted. With ``uniformItemSizes`` and a
-fixed grid the view never asks for rows it does not show, so 100k images cost one integer
-array and nothing per unseen item.
+fixed grid the view never asks for the data of rows it does not show.
+
+The view still lays every row out, in C++, and asks the model for each row's index twice
+while doing so (``QAbstractListModel.index`` calls ``rowCount``). A Python ``rowCount`` made
+that ~2 µs a row on the GUI thread (3.8 s of layout after a new collection of 1M images), so
+the model is a ``QStringListModel`` of empty strings: its row count and index stay in C++ (one
+null QString a row, 24 bytes, made and dropped in C++), and only ``data`` and ``flags`` are
+Python, asked for the items painted or touched.
 
 Thumbnails come from a ``ThumbnailCache`` of the gallery's own (a cache shared with another
 view would lose that view's queued loads, which the gallery cancels whenever it scrolls).
@@ -13,7 +19,7 @@ view would lose that view's queued loads, which the gallery cancels whenever it 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QSignalBlocker, QSize, Qt, Slot
+from PySide6.QtCore import QEvent, QModelIndex, QSignalBlocker, QSize, QStringListModel, Qt, Slot
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView, QSlider,
                                QVBoxLayout, QWidget)
@@ -27,10 +33,12 @@ TEXT_LINES = 2          # name, then "score · class"
 SPACING = 8
 _FADED_OPACITY = 0.3
 _FADED_CACHE_LIMIT = 2000
+_LAYOUT_BATCH = 20_000   # rows the view lays out per event-loop pass (~3 ms of C++ a batch)
 
 
-class GalleryModel(QAbstractListModel):
-    """The session's gallery rows; each item is one image.
+class GalleryModel(QStringListModel):
+    """The session's gallery rows; each item is one image (its string is empty and unused: see
+    the module docstring for why the base class is a QStringListModel).
 
     Roles: DisplayRole "name\\nscore · class", DecorationRole the thumbnail (a translucent square
     while it loads; faded when dimmed), ToolTipRole the full path plus score, class and any load
@@ -61,7 +69,20 @@ class GalleryModel(QAbstractListModel):
         self._position = np.full(n, -1, dtype=np.intp)
         self._position[self._shown] = np.arange(len(self._shown), dtype=np.intp)
         self._dimmed = s.dimmed()
+        self._set_row_count(int(self._shown.size))
         self.endResetModel()
+
+    def _set_row_count(self, count: int) -> None:
+        """Grow or shrink the (empty) string list to ``count`` rows, in C++, within a reset.
+
+        Rows are inserted at the front only: Qt's QList prepends in amortized O(1), while
+        QStringListModel inserting a block anywhere else moves the tail once per new row."""
+        have = self.rowCount()
+        with QSignalBlocker(self):   # inside the reset: no insert/remove signals for the view
+            if count < have:
+                self.removeRows(count, have - count)
+            elif count > have:
+                self.insertRows(0, count - have)
 
     def forget_pixmaps(self) -> None:
         self._faded.clear()
@@ -87,9 +108,13 @@ class GalleryModel(QAbstractListModel):
     def set_dim_brush(self, brush: QBrush) -> None:
         self._dim_brush = brush
 
-    # --- QAbstractListModel ------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 (Qt override)
-        return 0 if parent.isValid() else int(self._shown.size)
+    # --- model overrides: data and flags (rowCount and index stay in C++) --------------------
+    def flags(self, index) -> Qt.ItemFlag:
+        """Selectable and enabled, never editable, dragged or dropped on (a QStringListModel's
+        string would be all of those). Only asked for the items painted or touched."""
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
 
     def data(self, index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < self._shown.size:
@@ -245,8 +270,9 @@ class Gallery(QWidget):
         view.setWrapping(True)
         view.setResizeMode(QListView.ResizeMode.Adjust)
         view.setUniformItemSizes(True)
-        view.setLayoutMode(QListView.LayoutMode.Batched)
-        view.setBatchSize(500)
+        view.setLayoutMode(QListView.LayoutMode.Batched)   # 1M rows: ~50 passes of a few ms and a last
+        # of ~50 ms (Qt's item index); in a single pass it would be one ~170 ms stall
+        view.setBatchSize(_LAYOUT_BATCH)
         view.setWordWrap(True)
         view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

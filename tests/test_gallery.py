@@ -23,7 +23,7 @@ from PySide6.QtTest import QTest
 
 from clipscape.app import preview as preview_module
 from clipscape.app import thumbnails as thumbnails_module
-from clipscape.app.gallery import ALL_CLASSES, Gallery
+from clipscape.app.gallery import ALL_CLASSES, Gallery, GalleryModel
 from clipscape.app.preview import PreviewPanel, folder_url, reveal_in_file_manager
 from clipscape.app.settings import Settings
 from clipscape.app.thumbnails import ThumbnailCache
@@ -352,6 +352,56 @@ def test_gallery_with_100k_rows_is_lazy(qtbot, make_cache, monkeypatch, tmp_path
     assert all(scores[a] >= scores[b] for a, b in zip(shown[:1000], shown[1:1000]))
     assert elapsed < 5
     assert 0 < len(set(requested)) < 300  # only items that were painted asked for thumbnails
+    session.shutdown()
+
+
+def test_gallery_lays_out_100k_rows_without_asking_the_model_per_row(qtbot, make_cache, monkeypatch, tmp_path):
+    """The view lays every row out, but in C++: the Python model is asked only for the items
+    painted, however many rows there are, and the last row can still be scrolled to."""
+    calls = {"data": 0, "flags": 0}
+    data, flags = GalleryModel.data, GalleryModel.flags
+
+    def counted_data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        calls["data"] += 1
+        return data(self, index, role)
+
+    def counted_flags(self, index):
+        calls["flags"] += 1
+        return flags(self, index)
+
+    monkeypatch.setattr(GalleryModel, "data", counted_data)
+    monkeypatch.setattr(GalleryModel, "flags", counted_flags)
+    def failing_load(path, min_side=None):
+        raise ImageLoadError("not on disk")
+
+    monkeypatch.setattr(thumbnails_module, "load_rgb", failing_load)
+    # rowCount and index in Python would be called twice a row while laying out (2 µs each)
+    assert "rowCount" not in GalleryModel.__dict__ and "index" not in GalleryModel.__dict__
+    count = 100_000
+    session = make_session(tmp_path, paths=[f"/nowhere/img_{i:06d}.jpg" for i in range(count)],
+                           coords=np.zeros((count, 2)), dim=4)
+    gallery = Gallery(session, make_cache(size=96), Settings(QSettings(str(tmp_path / "g.ini"), QSettings.Format.IniFormat)))
+    qtbot.addWidget(gallery)
+    gallery.resize(760, 520)
+    gallery.show()
+    qtbot.waitExposed(gallery)
+    view, model = gallery.view, gallery.model
+
+    def laid_out(rows: int) -> bool:   # the last row has its place in the grid
+        return model.rowCount() == rows and view.visualRect(model.index(rows - 1)).isValid()
+
+    for change, rows in ((lambda: score(session, np.random.default_rng(0).random(count).astype(np.float32)), count),
+                         (lambda: session.set_selection(np.arange(0, count, 2)), count // 2),
+                         (session.clear_selection, count)):
+        calls.update(data=0, flags=0)
+        change()
+        qtbot.waitUntil(lambda rows=rows: laid_out(rows), timeout=WAIT_MS)
+        qtbot.wait(50)
+        assert 0 < calls["data"] < 5000 and calls["flags"] < 5000, calls
+    last = model.index(count - 1)
+    view.scrollTo(last)
+    qtbot.waitUntil(lambda: view.viewport().rect().intersects(view.visualRect(last)), timeout=WAIT_MS)
+    assert model.data(last, Qt.ItemDataRole.UserRole) == model.row_at(count - 1)
     session.shutdown()
 
 

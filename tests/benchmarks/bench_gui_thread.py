@@ -23,7 +23,8 @@ times on the GUI thread, median of --repeat, in ms:
 Paint time is not in those (events are processed between operations, untimed): drawing a
 million points is the map's level-of-detail work, a separate step. "settle" is what the event
 loop does after a new collection and its map, and after selecting half: busy ms (map paints,
-the gallery's QListView laying out every item in batches of 500) and the longest slice.
+the gallery's QListView laying out every item, in C++, in batches of 20,000) and the longest
+slice.
 Prints one JSON line (medians, then "max": the slowest of each); --profile adds each operation's cProfile to stderr.
 """
 from __future__ import annotations
