@@ -105,6 +105,8 @@ def _rows(cache: Path) -> dict[bytes, np.ndarray]:
         return {}
     with sqlite3.connect(cache / DB_NAME) as con:
         assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        if con.execute("select 1 from sqlite_master where name = 'embeddings'").fetchone() is None:
+            return {}  # killed before the schema's transaction committed: nothing was, and a rerun creates it
         rows = con.execute("select path, vector from embeddings").fetchall()
     assert len(rows) == len({p for p, _ in rows}), "a path is cached twice"
     return {bytes(p): np.frombuffer(v, np.float32) for p, v in rows}
