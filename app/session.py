@@ -274,9 +274,7 @@ class Session(DerivedState, FileJobs, DatasetJobs, QObject):
             self._on_coords(value[1], "pca")
             self._say(f"Map: PCA of {len(value[1])} images; computing UMAP…")
         elif isinstance(value, tasks.MapProgress):
-            self._say("Map: finding neighbours…" if value.stage == "neighbours"
-                      else f"Map: UMAP layout, epoch {value.done} of {value.total}",
-                      progress=(value.done, max(1, value.total)))
+            self._say(value.text, progress=(value.done, max(1, value.total)))
 
     def _on_coords(self, coords: np.ndarray, kind: str) -> None:
         self.coords, self.map_kind = coords, kind

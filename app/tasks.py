@@ -28,11 +28,21 @@ class Download:
 
 @dataclasses.dataclass(frozen=True)
 class MapProgress:
-    """UMAP's progress: stage "neighbours" or "layout", epochs done of total."""
+    """UMAP's progress: stage "neighbours", "layout" (epochs done of total) or "placing" (the points
+    beyond the fitted sample, models/projection.py)."""
 
     stage: str
     done: int
     total: int
+
+    @property
+    def text(self) -> str:
+        """The status line for it."""
+        if self.stage == "neighbours":
+            return "Map: finding neighbours…"
+        if self.stage == "placing":
+            return f"Map: placing the other images among the fitted ones, {self.done} of {self.total}"
+        return f"Map: UMAP layout, epoch {self.done} of {self.total}"
 
 
 def load_model(job: Job, model: str, pretrained: str | None, device: str = "auto"):

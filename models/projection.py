@@ -80,8 +80,17 @@ def umap_epochs(n: int) -> int:
     return 500 if n <= 10_000 else 200
 
 
+UMAP_FIT_MAX = 40_000
+"""Up to this many points the UMAP is fitted on all of them; beyond, on a sample of this many, and
+the rest are placed among their nearest fitted neighbours (``place_rest``): 100k points in well
+under a minute on two cores instead of 64-95 s, 1M in minutes instead of over ten."""
+PLACE_LANDMARKS = 4_096   # fitted points the rest look for neighbours among (a matrix product each)
+PLACE_K = 8                 # neighbours a placed point is put among
+PLACE_CHUNK = 8_192         # rows placed per step (progress and cancel between steps)
+
+
 def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
-            min_dist: float = 0.1, progress: Progress | None = None) -> np.ndarray:
+            min_dist: float = 0.1, progress: Progress | None = None, fit_max: int = UMAP_FIT_MAX) -> np.ndarray:
     """UMAP with the cosine metric (N×2); falls back to PCA below UMAP_MIN_POINTS images.
 
     With few images the neighbour count shrinks to N-1, and the spectral start (which needs more
@@ -101,6 +110,11 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
     n = len(embeddings)
     if n < UMAP_MIN_POINTS:
         return pca_2d(embeddings)
+    if n > fit_max:  # fit a sample, place the rest (see UMAP_FIT_MAX)
+        fitted_rows = np.sort(np.random.default_rng(0 if seed is None else seed).choice(n, fit_max, replace=False))
+        fitted = umap_2d(embeddings[fitted_rows], seed=seed, n_neighbors=n_neighbors, min_dist=min_dist,
+                         progress=progress, fit_max=fit_max)
+        return place_rest(embeddings, fitted_rows, fitted, progress=progress)
     import umap  # noqa: PLC0415 - seconds to import; keep it off the start-up path
 
     # precomputed distances only cost UMAP.inverse_transform, which we never call
@@ -119,6 +133,37 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
 
         x = cosine_distances(x)  # float32 in, float32 out; clipped to [0, 2], 0 on the diagonal
     return normalise(_fit_one_at_a_time(reducer, x, progress))
+
+
+def place_rest(embeddings: np.ndarray, fitted_rows: np.ndarray, fitted: np.ndarray,
+               progress: Progress | None = None, landmarks: int = PLACE_LANDMARKS, k: int = PLACE_K) -> np.ndarray:
+    """The map of every row, given the map of ``fitted_rows``: each other row is put at the
+    similarity-weighted mean of its ``k`` nearest (cosine) among up to ``landmarks`` fitted rows.
+
+    Nearest-neighbour placement rather than umap-learn's ``transform``: it needs no index kept
+    from the fit (the fit runs in a child process and returns coordinates only), it is one matrix
+    product per chunk, and a point lands among the images it resembles, which is what the map is
+    read for. ``progress("placing", done, total)`` is called per chunk; what it raises cancels.
+    """
+    n = len(embeddings)
+    coords = np.empty((n, 2), np.float32)
+    coords[fitted_rows] = fitted
+    rest = np.setdiff1d(np.arange(n), fitted_rows, assume_unique=True)
+    chosen = np.linspace(0, len(fitted_rows) - 1, min(landmarks, len(fitted_rows))).astype(np.int64)
+    anchors = np.asarray(embeddings[fitted_rows[chosen]], np.float32).T.copy()   # D × L
+    anchor_xy = np.asarray(fitted, np.float32)[chosen]
+    k = min(k, len(chosen))
+    for start in range(0, len(rest), PLACE_CHUNK):
+        if progress is not None:
+            progress("placing", start, len(rest))
+        rows = rest[start:start + PLACE_CHUNK]
+        sims = np.asarray(embeddings[rows], np.float32) @ anchors
+        near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        weights = 1.0 / (1.0 - np.take_along_axis(sims, near, axis=1) + 1e-3)   # 1 / (cosine distance)
+        coords[rows] = np.einsum("rk,rkd->rd", weights, anchor_xy[near]) / weights.sum(axis=1, keepdims=True)
+    if progress is not None:
+        progress("placing", len(rest), len(rest))
+    return coords
 
 
 def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None) -> np.ndarray:

@@ -233,3 +233,31 @@ def test_pca_of_many_rows_fits_on_a_sample_and_matches_the_exact_map():
         assert np.corrcoef(exact[:, axis], sampled[:, axis])[0, 1] > 0.99
     np.testing.assert_array_equal(sampled, pca_2d(x, fit_rows=1000))
     np.testing.assert_array_equal(pca_2d(x[:900], fit_rows=1000), pca_2d(x[:900], fit_rows=900))
+
+
+def test_beyond_fit_max_umap_fits_a_sample_and_places_the_rest_among_their_neighbours():
+    """A map of many points: the fitted sample's coordinates are its own UMAP's, every other point
+    lands in its cluster (nearer its own cluster's centre on the map than any other's), progress
+    reports the placing, and raising from it cancels."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 32))
+    labels = rng.integers(0, 6, 3000)
+    x = (centres[labels] + 0.35 * rng.normal(size=(3000, 32))).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    calls = []
+    coords = umap_2d(x, seed=0, fit_max=1000, progress=lambda *call: calls.append(call))
+    assert coords.shape == (3000, 2) and coords.dtype == np.float32 and np.isfinite(coords).all()
+    fitted = np.sort(np.random.default_rng(0).choice(3000, 1000, replace=False))
+    np.testing.assert_array_equal(coords[fitted], umap_2d(x[fitted], seed=0))
+    centre = np.array([coords[labels == i].mean(axis=0) for i in range(6)])
+    nearest = ((coords[:, None, :] - centre[None]) ** 2).sum(axis=-1).argmin(axis=1)
+    assert (nearest == labels).mean() > 0.97
+    placing = [c for c in calls if c[0] == "placing"]
+    assert placing[0] == ("placing", 0, 2000) and placing[-1] == ("placing", 2000, 2000)
+
+    def cancel(stage, done, total):
+        if stage == "placing":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        umap_2d(x, seed=0, fit_max=1000, progress=cancel)
