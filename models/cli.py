@@ -281,7 +281,7 @@ def _encode_with_ray(args) -> dict[str, Any]:
                 last = progress
                 if progress.stage != "list":
                     bar.update(progress)
-    except (RayUnavailable, ValueError) as e:
+    except RayUnavailable as e:
         raise Fatal(str(e)) from e
     seconds = time.perf_counter() - started
     if not args.json:

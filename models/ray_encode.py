@@ -32,7 +32,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from clipscape.models.datasets import EMBEDDINGS_DIR, SKIPPED_DIR, dataset_keys
+from clipscape.models.datasets import EMBEDDINGS_DIR, SKIPPED_DIR, DatasetError, dataset_keys, is_remote
 from clipscape.models.parquet_schema import (
     EMBEDDING,
     MTIME,
@@ -92,8 +92,8 @@ def encode_with_ray(source: str, out: str, spec, *, address: str | None = None, 
     out_fs, out_root = _filesystem(out)
     held, held_record = dataset_keys(out_root, out_fs)
     if held_record is not None and held_record.key != record.key:
-        raise ValueError(f"{out} holds embeddings of {held_record.label()}, not of {record.label()}: "
-                         "write to another --out")
+        raise DatasetError(f"{out} holds embeddings of {held_record.label()}, not of {record.label()}: "
+                           "write to another --out")
     yield RayProgress(0, 0, 0, [], len(held), stage="list")
     files, scan_skipped = _list(source, in_fs, in_root, include_hidden)
     todo = [f for f in files if (f.path, f.size, f.mtime_ns) not in held]
@@ -197,12 +197,12 @@ def _decode_batch(batch: dict[str, np.ndarray], preparer, fs, threads: int = 1) 
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from clipscape.models.images import ImageLoadError
+    from clipscape.models.pipeline import decode
+
     side = preparer.input_size
 
     def one(path: str) -> tuple[np.ndarray, str]:
-        from clipscape.models.images import ImageLoadError
-        from clipscape.models.pipeline import decode
-
         try:
             return decode(_read(fs, path) if fs is not None else path, preparer).numpy(), ""
         except ImageLoadError as e:
@@ -243,9 +243,8 @@ class _EncodeActor:
 
         ok = np.array([not r for r in batch[REASON]], bool)
         vectors = np.zeros((len(ok), self.encoder.dim), np.float32)
-        if ok.any():
-            pixels = torch.from_numpy(np.ascontiguousarray(batch["pixels"][ok]))
-            vectors[ok] = self.encoder.encode_images(self.encoder.host_batch(list(pixels)))
+        if ok.any():  # the decode tasks' uint8 batch, as the local pipeline's host_batch makes it
+            vectors[ok] = self.encoder.encode_images(torch.from_numpy(np.ascontiguousarray(batch["pixels"][ok])))
         return {PATH: batch[PATH], SIZE: batch[SIZE], MTIME: batch[MTIME], EMBEDDING: vectors,
                 REASON: batch[REASON]}
 
@@ -306,7 +305,7 @@ def _filesystem(location: str):
 
 
 def _is_uri(location: str) -> bool:
-    return "://" in location and not os.path.exists(location)
+    return is_remote(location) and not os.path.exists(location)
 
 
 def _fs_path(path: str) -> str:
