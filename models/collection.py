@@ -21,6 +21,7 @@ class Collection:
     paths: list[str]
     embeddings: np.ndarray  # N×D float32, rows L2-normalised
     model_key: str = ""
+    snapshot: str = ""      # the token of the snapshot these rows were saved as (models/snapshot.py), "" if none
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generator, Iterable, Iterator, Sequence, TypeVar
 
+import numpy as np
+
+from clipscape.models import snapshot as snapshots
 from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.fingerprint import fingerprints
@@ -62,8 +65,8 @@ class IndexProgress:
 
 def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encoder, store: EmbeddingStore,
           *, batch_size: int = 32, decode_workers: int | None = None, include_hidden: bool = False,
-          follow_links_out: bool = False, prune: bool = True,
-          prune_missing: bool = False) -> Generator[IndexProgress, None, Collection]:
+          follow_links_out: bool = False, prune: bool = True, prune_missing: bool = False,
+          use_snapshot: bool = True) -> Generator[IndexProgress, None, Collection]:
     """Scan ``paths``, embed new or changed images, drop deleted ones from the cache; return the Collection.
 
     With ``prune`` (the default) the cache forgets the files the scan proved gone, and only
@@ -72,6 +75,11 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     unplugged disk) unless ``prune_missing``. What was kept is listed in ``progress.kept``.
     ``prune=False`` deletes nothing (read-only commands). A folder link out of ``paths`` is
     followed only with ``follow_links_out`` (see models/scan.py); its cached rows are kept.
+
+    With ``use_snapshot`` the files whose path, size and mtime equal the last result's for the
+    same folders and model (models/snapshot.py) take their embeddings from that snapshot, and
+    only the others are looked up in the store; the result is saved as the new snapshot when it
+    differs. The returned collection is the same either way (tests/test_snapshot.py).
     """
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -84,30 +92,76 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     yield progress
 
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
+    key = snapshots.snapshot_key(encoder.key, roots, include_hidden=include_hidden, follow_links_out=follow_links_out)
+    snap = snapshots.load(store.cache_dir, key, encoder.dim) if use_snapshot else None
     with paused_gc():
-        cached, todo = store.partition(model_id, files, under=roots)
-    progress.stage, progress.reused, progress.done = "encode", len(cached), len(cached)
+        match = snapshots.match(snap, files)
+        rest = files if snap is None else [files[i] for i in np.flatnonzero(match.rows < 0)]
+        cached, todo = store.partition(model_id, rest, under=roots if 4 * len(rest) > len(files) else None)
+    progress.stage, progress.reused = "encode", len(files) - len(todo)
+    progress.done = progress.reused
     encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
     scan_skipped = list(skipped)
     yield from encode(todo)
-    if prune:  # after encoding: a moved file finds its embedding under its old path first
+    # after encoding: a moved file finds its embedding under its old path first. Not needed when
+    # the last pruned result's files are all still there: the store then holds no row to drop.
+    pruned = prune and snap is not None and snap.pruned and match.covered
+    if prune and not pruned:
         progress.kept = _prune(store, model_id, roots, files, scan_skipped, prune_missing)
+        pruned = not progress.kept
 
-    good = [f.path for f in files if f.path not in encode.failed]
+    good = (np.ones(len(files), bool) if not encode.failed else
+            np.fromiter((f.path not in encode.failed for f in files), bool, len(files)))
+    paths = [f.path for f in files] if good.all() else [f.path for f, ok in zip(files, good) if ok]
     with paused_gc():
-        found, embeddings = store.load_found(model_id, good, under=roots)
-    if len(found) < len(good):  # another process deleted rows after partition: encode those again
-        missing = [good[i] for i in sorted(set(range(len(good))) - set(found))]
+        found, embeddings = _load(store, model_id, paths, match.rows[good], snap, roots)
+    if len(found) < len(paths):  # another process deleted rows after partition: encode those again
+        missing = [paths[i] for i in np.setdiff1d(np.arange(len(paths)), found)]
         vanished = _restat(missing)  # those whose files are gone drop out, as the other process decided
         progress.total -= len(missing) - len(vanished)
         progress.reused -= len(missing)
         progress.done -= len(missing)
         yield from encode(vanished)
-        found, embeddings = store.load_found(model_id, good, under=roots)
-    collection = Collection([good[i] for i in found], embeddings, encoder.key)
+        with paused_gc():
+            found, embeddings = _load(store, model_id, paths, np.full(len(paths), -1, np.int64), None, roots)
+    if len(found) < len(paths):
+        paths = [paths[i] for i in found]
+    token = snap.token if snap is not None else ""
+    unchanged = (snap is not None and paths == snap.paths and embeddings is snap.embeddings
+                 and (snap.pruned or not pruned))
+    if use_snapshot and not unchanged:
+        stamps = match.stamps[good][found]
+        try:
+            token = snapshots.save(store.cache_dir, key, paths, stamps, embeddings, pruned)
+        except OSError:  # a full disk or a read-only cache folder: the store is still the truth
+            token = ""
+    collection = Collection(paths, embeddings, encoder.key, token)
     progress.stage, progress.seconds = "done", time.perf_counter() - start
     yield progress
     return collection
+
+
+def _load(store: EmbeddingStore, model_id: int, paths: list[str], rows: np.ndarray,
+          snap: snapshots.Snapshot | None, roots: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``paths`` that have an embedding, those embeddings): from the snapshot where
+    ``rows`` names its row, else from the store. The snapshot's own array when it is all of it."""
+    need = np.flatnonzero(rows < 0)
+    if snap is not None and not need.size:
+        if len(rows) == len(snap.paths) and np.array_equal(rows, np.arange(len(rows))):
+            return np.arange(len(rows)), snap.embeddings
+        return np.arange(len(rows)), snap.embeddings[rows]
+    asked = paths if len(need) == len(paths) else [paths[i] for i in need]
+    under = roots if 4 * len(need) > len(paths) else None
+    hit, vectors = store.load_found(model_id, asked, under=under)
+    if len(need) == len(paths):
+        return np.asarray(hit, np.int64), vectors
+    have = rows >= 0
+    embeddings = np.empty((len(paths), snap.embeddings.shape[1]), np.float32)
+    embeddings[have] = snap.embeddings[rows[have]]
+    embeddings[need[hit]] = vectors
+    have[need[hit]] = True
+    found = np.flatnonzero(have)
+    return found, embeddings if len(found) == len(paths) else embeddings[found]
 
 
 @contextmanager

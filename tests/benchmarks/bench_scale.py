@@ -10,8 +10,9 @@ file's path, size and mtime, exactly as an encode would have left it. Then, medi
 --repeat, each figure beside the baseline it should be compared with:
 - scan: models.scan.scan vs a bare os.scandir + stat walk;
 - cache read: store.partition + store.load of every file vs a bare ``SELECT path, vector``;
-- reopen: indexer.index(prune=False) end to end (scan, partition, load) — what every command
-  and every window open does first;
+- reopen: indexer.index(prune=False) end to end — what every command and every window open does
+  first — reading the store's rows ("store only", as before the snapshot) and reading the last
+  result's snapshot (models/snapshot.py; the store is asked only about files that changed);
 - caption search: models.search.cosine top 10 vs a bare ``emb @ q`` + argpartition;
 - ``clipscape search`` whole process, the caption already cached (no torch import).
 The window's figures of the issue (first map, frame times, freezes, memory) are not measured
@@ -123,12 +124,14 @@ def measure(n: int, root: Path, cache: Path, encoder, repeat: int) -> list[tuple
     rows.append(("partition + load", median_seconds(cache_read, repeat), "bare SELECT",
                  median_seconds(lambda: bare_select(cache), repeat)))
 
-    def reopen():
+    def reopen(use_snapshot=True):
         with EmbeddingStore(cache) as store:
-            return run(index(root, encoder, store, prune=False))
+            return run(index(root, encoder, store, prune=False, use_snapshot=use_snapshot))
 
-    collection = reopen()
-    rows.append(("index() reopen", median_seconds(reopen, repeat), "scan + bare SELECT",
+    rows.append(("index() reopen, store only", median_seconds(lambda: reopen(False), repeat), "scan + bare SELECT",
+                 rows[0][3] + rows[1][3]))
+    collection = reopen()   # writes the snapshot if there is none
+    rows.append(("index() reopen, snapshot", median_seconds(reopen, repeat), "scan + bare SELECT",
                  rows[0][3] + rows[1][3]))
     with EmbeddingStore(cache) as store:
         texts = CachedTextEncoder(encoder, store)
