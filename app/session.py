@@ -11,8 +11,6 @@ It imports no widget module: the window's dialogs are asked for through signals.
 """
 from __future__ import annotations
 
-import os
-import time
 from typing import Sequence
 
 import numpy as np
@@ -21,9 +19,10 @@ from PySide6.QtGui import QUndoStack
 
 from clipscape.app import tasks
 from clipscape.app.class_list import ClassEdit, ClassList
-from clipscape.app.session_derived import UNCLUSTERED, DerivedState, Query, same_image
+from clipscape.app.session_derived import UNCLUSTERED, DerivedState, Query
 from clipscape.app.session_datasets import DatasetJobs
 from clipscape.app.session_files import FileJobs
+from clipscape.app.session_folders import FolderJobs
 from clipscape.app.model_choice import Choice, describe
 from clipscape.app.settings import Settings
 from clipscape.app.workers import JobRunner
@@ -35,11 +34,10 @@ from clipscape.models.weights import ModelUnavailable
 from clipscape.models.zeroshot import Classification, unknown_label
 
 COLOUR_MODES = ("class", "score", "cluster", "none")
-PREVIEW_INTERVAL_S = 5.0  # at least this long between maps of the encoded-so-far while encoding
 REFINING = "Classes from one prompt; refining them with the 80-prompt ensemble…"
 
 
-class Session(DerivedState, FileJobs, DatasetJobs, QObject):
+class Session(DerivedState, FolderJobs, FileJobs, DatasetJobs, QObject):
     """See the module docstring. Results are applied by the ``_on_*`` methods on the GUI thread."""
 
     modelChanged = Signal()          # model_choice / encoder / loading state
@@ -173,100 +171,6 @@ class Session(DerivedState, FileJobs, DatasetJobs, QObject):
         kept = (f"; still using {describe(*self.model_choice)}" if self.encoder is not None
                 else ". Choose a model (Model ▸ Choose Model…) to go on")
         self._say(f"Loading {describe(*choice)} cancelled{kept}.", busy=None)
-
-    # --- opening folders ---------------------------------------------------------------------
-    def open(self, roots: Sequence[str], remember: bool = True) -> None:
-        """Explore these folders/images (absolute paths); encoding starts once the model is ready."""
-        self.roots = [os.path.abspath(os.fspath(p)) for p in roots]
-        self.dataset = self.dataset_source = self.text_block = None
-        if remember:
-            self.settings.add_recent(self.roots)
-        for name in ("index", "preview"):
-            self.jobs.cancel(name)
-        self._take_collection(None)
-        self._set_skipped([])
-        if self.encoder is None:
-            if not self.jobs.is_running("model"):
-                self.load_model()
-            return
-        self._say("Looking for images…", busy="index")
-        self._next_preview = 0.0
-        self.jobs.start("index", tasks.index_folder, list(self.roots), self.encoder, self.cache_dir,
-                        self.batch_size, progressed=self._on_index_progress, succeeded=self._on_collection,
-                        failed=self._failed("Encoding failed"), cancelled=self._on_index_cancelled)
-
-    def _on_index_progress(self, progress: IndexProgress) -> None:
-        self.last_index = progress
-        self._say(tasks.index_summary(progress), progress=(progress.done, max(1, progress.total)))
-        self._set_skipped(progress.skipped)
-        if (progress.stage == "encode" and progress.embedded and progress.done < progress.total
-                and not self.jobs.is_running("preview") and time.monotonic() >= self._next_preview):
-            self._start_preview()
-
-    def _set_skipped(self, skipped) -> None:
-        if [s.path for s in skipped] != [s.path for s in self.skipped]:
-            self.skipped = list(skipped)
-            self.skippedChanged.emit()
-
-    def _start_preview(self) -> None:
-        """While encoding, now and then the map of what is encoded so far (PCA)."""
-        started = time.monotonic()
-
-        def shown(result) -> None:
-            # the next one after 5 s, or 4× what this one took on a big folder
-            self._next_preview = time.monotonic() + max(PREVIEW_INTERVAL_S, 4 * (time.monotonic() - started))
-            if self.jobs.is_running("index") and len(result[0]):
-                self._take_collection(result[0])
-                self._on_coords(result[1], "pca")
-
-        self._next_preview = float("inf")
-        self.jobs.start("preview", tasks.preview_map, list(self.roots), self.encoder, self.cache_dir,
-                        succeeded=shown, failed=lambda _e: None)  # a failed preview is not worth a message
-
-    def _on_index_cancelled(self) -> None:
-        self._say("Encoding cancelled; finished batches are kept. Open the folder again to go on.", busy=None)
-        self.jobs.start("index", tasks.cached_collection, list(self.roots), self.encoder, self.cache_dir,
-                        succeeded=self._on_collection, failed=self._failed("Cannot read the cache"))
-
-    def _on_collection(self, collection: Collection) -> None:
-        self.jobs.cancel("preview")
-        done = self.last_index
-        if not len(collection):
-            text = "No images found"
-        elif self.dataset is not None:
-            text = self.dataset.label
-        elif done is not None and done.stage == "done":
-            text = (f"{len(collection)} images ({done.embedded} encoded, {done.reused} from cache, "
-                    f"{len(done.skipped)} skipped) in {done.seconds:.1f} s")
-        else:
-            text = f"{len(collection)} images"
-        self._say(text, busy=None)
-        self._take_collection(collection)
-        self._report_kept(done)
-        if len(collection):
-            self._say(text + "; computing the map…", busy="project")
-            self.jobs.start("project", tasks.project, collection.embeddings,
-                            progressed=self._on_projection_progress, succeeded=lambda c: self._on_coords(c, "umap"),
-                            failed=self._failed("Map failed"), cancelled=lambda: self._say("Map cancelled", busy=None))
-
-    def _take_collection(self, collection: Collection | None) -> None:
-        """Show ``collection``: what was derived from the previous one is dropped, then redone."""
-        for name in ("project", "query", "classes", "clusters"):
-            self.jobs.cancel(name)
-        old, self.collection = self.collection, collection
-        self.coords, self.map_kind = None, ""
-        self.scores = self.rank = self.classification = self.classified_with = self.cluster_ids = None
-        self.selection = np.zeros(0, np.int64)
-        self.previewed = same_image(old, collection, self.previewed)
-        if self.query is not None and self.query.kind == "image":
-            row = same_image(old, collection, self.query.row)
-            self.query = Query("image", self.query.text, row) if row >= 0 else None
-        for signal in (self.collectionChanged, self.coordsChanged, self.selectionChanged, self.previewChanged):
-            signal.emit()
-        self._run_query()
-        self._run_classes()
-        if self.colour_mode == "cluster":
-            self._run_clusters()
 
     # --- the map -----------------------------------------------------------------------------
     def _on_projection_progress(self, value) -> None:

@@ -101,6 +101,50 @@ def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | 
         return cached(list(roots), encoder, store)
 
 
+def last_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
+    """(Collection, (coords, kind) or None) as these folders were last opened with this model
+    (models/snapshot.py), or None when they never were: what the window shows while it checks."""
+    from clipscape.models import snapshot as snapshots
+    from clipscape.models.store import default_cache_dir
+
+    folder = cache_dir if cache_dir is not None else default_cache_dir()
+    key = snapshots.snapshot_key(encoder.key, list(roots))
+    snap = snapshots.load(folder, key, encoder.dim)
+    if snap is None or not snap.paths:
+        return None
+    return (Collection(snap.paths, snap.embeddings, encoder.key, snap.token),
+            snapshots.load_map(folder, key, snap.token))
+
+
+def save_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None, token: str,
+             coords: np.ndarray, kind: str) -> bool:
+    """Keep the map of snapshot ``token`` for the next open (False: the snapshot changed meanwhile)."""
+    from clipscape.models import snapshot as snapshots
+    from clipscape.models.store import default_cache_dir
+
+    folder = cache_dir if cache_dir is not None else default_cache_dir()
+    return snapshots.save_map(folder, snapshots.snapshot_key(encoder.key, list(roots)), token, coords, kind)
+
+
+def carry_over(job: Job, old: Collection, new: Collection, coords: np.ndarray | None):
+    """(row in ``new`` of each ``old`` row or -1, ``new``'s map or None): the images still there
+    and unchanged keep their place on the map, the others are placed among them as UMAP's
+    extra points are (models/projection.place_rest)."""
+    from clipscape.models.collection import row_map
+    from clipscape.models.projection import place_rest
+
+    new_of_old = row_map(old, new)
+    if coords is None or len(coords) != len(old):
+        return new_of_old, None
+    kept = np.flatnonzero(new_of_old >= 0)
+    same = ~np.any(old.embeddings[kept] != new.embeddings[new_of_old[kept]], axis=1)   # changed files move
+    kept = kept[same]
+    job.check()
+    if not len(kept):
+        return new_of_old, None
+    return new_of_old, place_rest(new.embeddings, new_of_old[kept], coords[kept])
+
+
 def open_embeddings(job: Job, source: str):
     """The embeddings at ``source`` (models/datasets.py): a Parquet dataset, table or clip-retrieval output."""
     from clipscape.models.datasets import open_embeddings

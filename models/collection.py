@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Collection"]
+__all__ = ["Collection", "row_map"]
 
 
 @dataclass
@@ -35,3 +35,11 @@ class Collection:
             except ValueError:
                 pass
         raise ValueError(f"{path} is not among the indexed images")
+
+
+def row_map(old: Collection, new: Collection) -> np.ndarray:
+    """For each row of ``old``, the row of the same path in ``new``, or -1 where it is gone."""
+    if old.paths == new.paths:
+        return np.arange(len(old), dtype=np.int64)
+    where = dict(zip(new.paths, range(len(new))))
+    return np.fromiter((where.get(p, -1) for p in old.paths), np.int64, len(old))

@@ -80,9 +80,11 @@ def match(snapshot: Snapshot | None, files: Sequence) -> Match:
     return Match(rows, stamps, covered)
 
 
-def snapshot_key(model_key: str, roots: Sequence[str], **options: object) -> str:
+def snapshot_key(model_key: str, roots: Sequence[str], include_hidden: bool = False,
+                 follow_links_out: bool = False) -> str:
     """The file name of the snapshot of these folders (absolute) seen by this model with these scan options."""
-    text = json.dumps({"model": model_key, "roots": sorted(roots), **options}, sort_keys=True)
+    text = json.dumps({"model": model_key, "roots": sorted(roots), "include_hidden": bool(include_hidden),
+                       "follow_links_out": bool(follow_links_out)}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 

@@ -1,0 +1,133 @@
+"""Reopening a folder in the window (app/session_folders.py): the last collection and map come
+from the folder's snapshot at once, the index checks the folder meanwhile, and what changed is
+applied without a reset (selection, preview and query stay; unchanged images keep their place)."""
+from __future__ import annotations
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from clipscape.app import tasks
+from clipscape.models.shapes_world import write_folder
+from gui_support import TIMEOUT, make_window, wait_collection, wait_for_umap, wait_idle
+
+from conftest import index_folder
+
+
+@pytest.fixture
+def folder(tmp_path, shapes_folder):
+    src, _ = shapes_folder
+    dst = tmp_path / "photos"
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Hold the index job back until the test opens the gate, as a slow scan of a big folder would."""
+    event = threading.Event()
+    real = tasks.index_folder
+
+    def held(job, *args, **kwargs):
+        event.wait(60)
+        return (yield from real(job, *args, **kwargs))
+
+    monkeypatch.setattr(tasks, "index_folder", held)
+    return event
+
+
+def _first_visit(qtbot, settings, folder):
+    window = make_window(qtbot, settings)
+    s = window.session
+    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    window.open_paths([folder])
+    wait_for_umap(qtbot, window)
+    wait_idle(qtbot, window, but=())          # the map is saved by its own job
+    return window, s.collection, s.coords.copy()
+
+
+def test_a_reopened_folder_shows_its_last_map_before_the_check_and_keeps_it(qtbot, settings, folder, gate,
+                                                                              monkeypatch):
+    gate.set()
+    window, first, coords = _first_visit(qtbot, settings, folder)
+    s = window.session
+    s.set_caption("a red circle")
+    qtbot.waitUntil(lambda: s.scores is not None, timeout=TIMEOUT)
+    projections = []
+    monkeypatch.setattr(tasks, "project", lambda *a, **k: projections.append(a) or iter(()))
+    gate.clear()
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: s.collection is not None and s.coords is not None, timeout=TIMEOUT)
+    assert s.jobs.is_running("index"), "shown while the folder is still being checked"
+    assert s.collection.paths == first.paths and s.map_kind == "umap"
+    np.testing.assert_array_equal(s.coords, coords)
+    assert window.map.point_count() == len(first)
+    assert "as last opened" in s.status
+    shown = s.collection
+    gate.set()
+    wait_collection(qtbot, window)
+    wait_idle(qtbot, window, but=())
+    assert s.collection is shown and not projections       # nothing changed: nothing recomputed
+    np.testing.assert_array_equal(s.coords, coords)
+    assert s.scores is not None and s.query.text == "a red circle"
+    window.close()
+
+
+def test_changes_made_while_away_are_applied_without_a_reset(qtbot, settings, folder, gate, tmp_path,
+                                                             monkeypatch, demo_encoder):
+    gate.set()
+    window, first, coords = _first_visit(qtbot, settings, folder)
+    s = window.session
+    files = sorted(folder.glob("*.jpg"))
+    selected = [first.index_of(f) for f in files[:6]]
+    s.set_selection(np.array(selected))
+    s.set_preview(first.index_of(files[3]))
+    s.add_classes("circle, square")
+    wait_idle(qtbot, window, but=())
+    window.close()
+
+    files[0].unlink()                                     # deleted while the app was closed
+    write_folder(folder / "new", 3, seed=21)              # and new photos
+    window = make_window(qtbot, settings)
+    s = window.session
+    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    projections = []
+    monkeypatch.setattr(tasks, "project", lambda *a, **k: projections.append(a) or iter(()))
+    gate.clear()
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: s.collection is not None and s.coords is not None, timeout=TIMEOUT)
+    assert s.collection.paths == first.paths               # the last collection first …
+    s.set_selection(np.array(selected))
+    s.set_preview(first.index_of(files[3]))
+    s.add_classes("circle, square")
+    gate.set()                                            # … then the check finds the changes
+    qtbot.waitUntil(lambda: len(s.collection) == len(first) + 2, timeout=TIMEOUT)
+    wait_idle(qtbot, window, but=())
+    fresh, _ = index_folder(folder, demo_encoder, s.cache_dir, use_snapshot=False, prune=False)
+    assert s.collection.paths == fresh.paths
+    np.testing.assert_array_equal(s.collection.embeddings, fresh.embeddings)
+    assert [s.collection.paths[r] for r in s.selection] == [str(f) for f in files[1:6]]
+    assert s.collection.paths[s.previewed] == str(files[3])
+    assert s.classification is not None and len(s.classification.best) == len(fresh)
+    assert not projections, "the map was carried over, not computed again"
+    for path in first.paths[1:]:                           # the images still there kept their place
+        np.testing.assert_array_equal(s.coords[s.collection.index_of(path)], coords[first.index_of(path)])
+    new_rows = [s.collection.index_of(p) for p in s.collection.paths if "/new/" in p]
+    assert len(new_rows) == 3 and np.isfinite(s.coords[new_rows]).all()
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    assert ((s.coords[new_rows] >= lo) & (s.coords[new_rows] <= hi)).all()   # placed among the others
+    assert window.map.point_count() == len(fresh)
+    window.close()
+
+    window = make_window(qtbot, settings)                  # and the carried-over map is the one kept
+    s = window.session
+    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    gate.clear()
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: s.collection is not None and s.coords is not None, timeout=TIMEOUT)
+    assert s.collection.paths == fresh.paths and s.map_kind == "umap"
+    gate.set()
+    wait_collection(qtbot, window)
+    window.close()
