@@ -1,15 +1,16 @@
 """The session's way into a folder: show what was there last time at once, then check the folder.
 
 A mixin of Session (app/session.py), which owns the state it sets (``roots``, ``collection``,
-``coords`` and all that is derived from them). Opening runs two jobs side by side:
-- "reopen" reads the folder's snapshot (models/snapshot.py): the collection and the map the
-  user saw last time, a few contiguous arrays, shown within a second or two even at 1M images;
-- "index" scans the folder, encodes what is new or changed and returns the collection as it is
-  now. When a snapshot was shown, what changed is applied to it without a reset: the selection,
-  the preview, the query and the classes stay, images still there keep their place on the map
-  and new ones are placed among them (tasks.carry_over); an unchanged folder changes nothing.
-Without a snapshot the index's collection is shown as before, with its PCA map at once and
-UMAP's when it is done; a finished UMAP map is kept beside the snapshot for the next open.
+``coords`` and all that is derived from them). Opening runs the "index" job, which first reads
+the folder's snapshot (models/snapshot.py): the collection and the map the user saw last time, a
+few contiguous arrays, shown within a second or two even at 1M images. With no snapshot, a PCA
+map of a sample of the cache's rows under the folder is shown instead (tasks.sample_map). The
+job then scans the folder, encodes what is new or changed and returns the collection as it is
+now. When a snapshot was shown, what changed is applied to it without a reset: the selection,
+the preview, the query and the classes stay, images still there keep their place on the map and
+new ones are placed among them (tasks.carry_over); an unchanged folder changes nothing. Without
+a snapshot the index's collection is shown as before, with its PCA map at once and UMAP's when
+it is done; a finished UMAP map is kept beside the snapshot for the next open.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class FolderJobs:
         self.dataset = self.dataset_source = self.text_block = None
         if remember:
             self.settings.add_recent(self.roots)
-        for name in ("index", "preview", "reopen", "carry"):
+        for name in ("index", "preview", "carry"):
             self.jobs.cancel(name)
         self._take_collection(None)
         self._set_skipped([])
@@ -48,21 +49,21 @@ class FolderJobs:
             return
         self._say("Looking for images…", busy="index")
         self._next_preview = 0.0
-        self.jobs.start("reopen", tasks.last_collection, list(self.roots), self.encoder, self.cache_dir,
-                        succeeded=self._on_last_collection, failed=lambda _e: None)   # then the index shows it
         self.jobs.start("index", tasks.index_folder, list(self.roots), self.encoder, self.cache_dir,
                         self.batch_size, progressed=self._on_index_progress, succeeded=self._on_collection,
                         failed=self._failed("Encoding failed"), cancelled=self._on_index_cancelled)
 
-    def _on_last_collection(self, result) -> None:
-        """The snapshot read: show it while the index checks the folder (unless the index won)."""
-        if result is None or self.collection is not None or not self.jobs.is_running("index"):
+    def _on_last_opened(self, last: tasks.LastOpened) -> None:
+        """The snapshot read: show it while the index checks the folder. With none, a sample of
+        the cache's rows under the folder gives a first map within seconds (tasks.sample_map)."""
+        collection = last.collection
+        if collection is None:
+            self._start_preview(tasks.sample_map)
             return
-        collection, saved_map = result
         self._take_collection(collection)
-        if saved_map is not None and len(saved_map[0]) == len(collection):
-            self._on_coords(*saved_map)
-        else:
+        if last.saved_map is not None:
+            self._on_coords(*last.saved_map)
+        if self.map_kind != "umap":   # none kept, or only the PCA preview of an unfinished one
             self._start_projection(collection)
         self._say(f"{len(collection):,} images as last opened; checking the folder for changes…", busy="index")
 
@@ -70,7 +71,10 @@ class FolderJobs:
         """Whether the collection on screen came from the folder's snapshot and the index may update it."""
         return self.collection is not None and bool(self.collection.snapshot) and self.dataset is None
 
-    def _on_index_progress(self, progress: IndexProgress) -> None:
+    def _on_index_progress(self, progress: IndexProgress | tasks.LastOpened) -> None:
+        if isinstance(progress, tasks.LastOpened):
+            self._on_last_opened(progress)
+            return
         self.last_index = progress
         self._say(tasks.index_summary(progress), progress=(progress.done, max(1, progress.total)))
         self._set_skipped(progress.skipped)
@@ -84,19 +88,26 @@ class FolderJobs:
             self.skipped = list(skipped)
             self.skippedChanged.emit()
 
-    def _start_preview(self) -> None:
-        """While encoding, now and then the map of what is encoded so far (PCA)."""
+    def _start_preview(self, task=tasks.preview_map) -> None:
+        """While encoding, now and then the map of what is encoded so far (PCA); ``task`` may be
+        tasks.sample_map, a sample of what is cached, while a big folder is first read."""
         started = time.monotonic()
 
         def shown(result) -> None:
+            if not result:   # nothing cached yet: the first encoded batches get the next one
+                self._next_preview = 0.0
+                return
             # the next one after 5 s, or 4× what this one took on a big folder
             self._next_preview = time.monotonic() + max(PREVIEW_INTERVAL_S, 4 * (time.monotonic() - started))
             if self.jobs.is_running("index") and len(result[0]) and not self._shows_snapshot():
                 self._take_collection(result[0])
                 self._on_coords(result[1], "pca")
+                if task is tasks.sample_map:
+                    self._say(f"Map of {len(result[0]):,} cached images, a sample; reading the others…",
+                              busy="index")
 
         self._next_preview = float("inf")
-        self.jobs.start("preview", tasks.preview_map, list(self.roots), self.encoder, self.cache_dir,
+        self.jobs.start("preview", task, list(self.roots), self.encoder, self.cache_dir,
                         succeeded=shown, failed=lambda _e: None)  # a failed preview is not worth a message
 
     def _on_index_cancelled(self) -> None:
@@ -108,7 +119,6 @@ class FolderJobs:
 
     def _on_collection(self, collection: Collection) -> None:
         self.jobs.cancel("preview")
-        self.jobs.cancel("reopen")
         done = self.last_index
         if not len(collection):
             text = "No images found"
@@ -178,11 +188,12 @@ class FolderJobs:
         self._run_classes()
         if self.colour_mode == "cluster":
             self._run_clusters()
-        if coords is None:
-            self._start_projection(new)
-        else:
+        if kind == "umap" and coords is not None:
             self._say(f"{text}; the changes are on the map", busy=None)
             self._keep_map()
+        else:   # UMAP had not finished: it starts again on the new rows
+            self._say(f"{text}; computing the map…", busy="project")
+            self._start_projection(new)
 
     def _take_collection(self, collection: Collection | None) -> None:
         """Show ``collection``: what was derived from the previous one is dropped, then redone."""

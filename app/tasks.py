@@ -85,11 +85,23 @@ def index_folder(job: Job, roots: Sequence[str], encoder, cache_dir: str | None,
         try:
             while True:
                 progress = next(gen)
+                if progress.stage == "reopen":
+                    yield LastOpened(progress.last, _saved_map(store.cache_dir, roots, encoder, progress.last))
+                    continue
                 yield dataclasses.replace(progress, skipped=list(progress.skipped))
         except StopIteration as stop:
             return stop.value
         finally:
             gen.close()
+
+
+def _saved_map(cache_dir, roots: Sequence[str], encoder, collection: Collection | None):
+    from clipscape.models import snapshot as snapshots
+
+    if collection is None:
+        return None
+    saved = snapshots.load_map(cache_dir, snapshots.snapshot_key(encoder.key, list(roots)), collection.snapshot)
+    return saved if saved is not None and len(saved[0]) == len(collection) else None
 
 
 def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | None) -> Collection:
@@ -101,19 +113,29 @@ def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | 
         return cached(list(roots), encoder, store)
 
 
-def last_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
-    """(Collection, (coords, kind) or None) as these folders were last opened with this model
-    (models/snapshot.py), or None when they never were: what the window shows while it checks."""
-    from clipscape.models import snapshot as snapshots
-    from clipscape.models.store import default_cache_dir
+@dataclasses.dataclass(frozen=True)
+class LastOpened:
+    """What the index job yields first: the folders' collection and map as last opened with this
+    model (models/snapshot.py), each None when there is none; the window shows them while it checks."""
 
-    folder = cache_dir if cache_dir is not None else default_cache_dir()
-    key = snapshots.snapshot_key(encoder.key, list(roots))
-    snap = snapshots.load(folder, key, encoder.dim)
-    if snap is None or not snap.paths:
-        return None
-    return (Collection(snap.paths, snap.embeddings, encoder.key, snap.token),
-            snapshots.load_map(folder, key, snap.token))
+    collection: Collection | None
+    saved_map: tuple[np.ndarray, str] | None
+
+
+def sample_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
+    """(Collection, PCA map) of a sample of the cache's rows under ``roots``, or None: the first
+    open of a big cached folder shows it while the whole collection is read."""
+    from clipscape.models.projection import pca_2d
+    from clipscape.models.store import EmbeddingStore
+
+    with EmbeddingStore(cache_dir) as store:
+        model = store.model_id(encoder.key, encoder.identity, encoder.dim)
+        paths, embeddings = store.sample_under(model, list(roots), SAMPLE_ROWS)
+    job.check()
+    return (Collection(paths, embeddings, encoder.key), pca_2d(embeddings)) if paths else None
+
+
+SAMPLE_ROWS = 20_000
 
 
 def save_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None, token: str,

@@ -236,7 +236,7 @@ class _Bar:
 
     def update(self, p) -> None:
         self.last = p
-        if self.args.quiet or p.stage == "scan":
+        if self.args.quiet or p.stage in ("reopen", "scan"):
             return
         if self.bar is None:
             from tqdm import tqdm

@@ -46,7 +46,8 @@ class Kept:
 
 @dataclass
 class IndexProgress:
-    """Where an index run stands; ``stage`` is "scan", "encode" or "done"."""
+    """Where an index run stands; ``stage`` is "reopen" (the snapshot read, before the scan; only
+    with ``use_snapshot``), "scan", "encode" or "done"."""
 
     stage: str
     total: int = 0          # images found
@@ -57,6 +58,7 @@ class IndexProgress:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     kept: list[Kept] = field(default_factory=list)  # cached rows the scan could not prove gone
+    last: Collection | None = None  # stage "reopen": the folders' last collection (their snapshot), if any
 
     @property
     def images_per_second(self) -> float:
@@ -84,6 +86,14 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     start = time.perf_counter()
     roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     roots = [os.path.abspath(os.fspath(p)) for p in roots]
+    key = snapshots.snapshot_key(encoder.key, roots, include_hidden=include_hidden, follow_links_out=follow_links_out)
+    if use_snapshot:   # first, so that a window can show the last collection while the scan runs
+        snap = snapshots.load(store.cache_dir, key, encoder.dim)
+        last = Collection(snap.paths, snap.embeddings, encoder.key, snap.token) if snap and snap.paths else None
+        yield IndexProgress("reopen", last=last)
+        del last
+    else:
+        snap = None
     files, skipped = [], []  # iter_scan raises FileNotFoundError for a missing root
     with paused_gc():
         for item in iter_scan(roots, include_hidden=include_hidden, follow_links_out=follow_links_out):
@@ -92,8 +102,6 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     yield progress
 
     model_id = store.model_id(encoder.key, encoder.identity, encoder.dim)
-    key = snapshots.snapshot_key(encoder.key, roots, include_hidden=include_hidden, follow_links_out=follow_links_out)
-    snap = snapshots.load(store.cache_dir, key, encoder.dim) if use_snapshot else None
     with paused_gc():
         match = snapshots.match(snap, files)
         rest = files if snap is None else [files[i] for i in np.flatnonzero(match.rows < 0)]

@@ -30,6 +30,7 @@ __all__ = ["Match", "Snapshot", "load", "load_map", "match", "remove", "save", "
 
 FORMAT = 1
 FOLDER = "snapshots"
+KEEP = 8      # snapshots kept, the most recently used (each is as big as its embeddings)
 _SEP = "\0"   # cannot occur in a path on any OS we run on
 
 
@@ -107,6 +108,10 @@ def load(cache_dir: str | os.PathLike, key: str, dim: int) -> Snapshot | None:
     n = len(paths)
     if stamps.shape != (n, 2) or embeddings.shape != (n, dim):
         return None
+    try:
+        os.utime(_file(cache_dir, key))   # most recently used: the last that _trim deletes
+    except OSError:
+        pass
     return Snapshot(paths, stamps, embeddings, str(meta.get("token", "")), bool(meta.get("pruned")))
 
 
@@ -122,7 +127,18 @@ def save(cache_dir: str | os.PathLike, key: str, paths: Sequence[str], stamps: n
     _write(_file(cache_dir, key), meta=np.frombuffer(meta, np.uint8), paths=_encode_paths(paths),
            stamps=np.asarray(stamps, np.int64).reshape(-1, 2),
            embeddings=np.ascontiguousarray(embeddings, np.float32))
+    _trim(Path(cache_dir) / FOLDER)
     return token
+
+
+def _trim(folder: Path) -> None:
+    """Delete all but the KEEP most recently used snapshots (and their maps)."""
+    try:
+        found = [(p.stat().st_mtime_ns, p) for p in folder.glob("*.npz") if not p.name.endswith(".map.npz")]
+    except OSError:
+        return
+    for _, old in sorted(found, reverse=True)[KEEP:]:
+        remove(folder.parent, old.name[:-len(".npz")])
 
 
 def load_map(cache_dir: str | os.PathLike, key: str, token: str) -> tuple[np.ndarray, str] | None:

@@ -317,6 +317,19 @@ class EmbeddingStore:
         return len(doomed)
 
     @translated
+    def sample_under(self, model_id: int, roots: Sequence[str], n: int) -> tuple[list[str], np.ndarray]:
+        """About ``n`` of this model's rows at or under ``roots`` (every k-th row id), as (paths,
+        float32 embeddings): a first look at a big cached folder before all of it is read. Rows
+        are not checked against the files; damaged vectors are left out."""
+        dim = self._dim(model_id)
+        size = dim * VECTOR_DTYPE.itemsize
+        top = self._conn.execute("SELECT max(rowid) FROM embeddings").fetchone()[0] or 0
+        stride = max(1, top // max(1, int(n)))
+        rows = [r for r in self._rows_under(model_id, roots, "vector", f"rowid % {stride} = 0") if len(r[1]) == size]
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim)
+        return [os.fsdecode(r[0]) for r in rows], vectors.astype(np.float32)
+
+    @translated
     def count_under(self, model_id: int, root: str) -> int:
         """How many of this model's rows are for `root` itself or paths inside it."""
         exact, prefix = _folder_prefix(root)
@@ -508,15 +521,15 @@ class EmbeddingStore:
         finally:
             _rollback(self._conn)
 
-    def _rows_under(self, model_id: int, roots: Sequence[str], columns: str) -> list[tuple]:
-        """(path, *columns) of this model's rows at or under each of ``roots``, read in one transaction."""
+    def _rows_under(self, model_id: int, roots: Sequence[str], columns: str, where: str = "1") -> list[tuple]:
+        """(path, *columns) of this model's rows at or under each of ``roots`` (and ``where``), read in one transaction."""
         out: list[tuple] = []
         self._conn.execute("BEGIN")  # one snapshot for all the roots
         try:
             for root in roots:
                 exact, prefix = _folder_prefix(root)
                 rows = self._conn.execute(
-                    f"SELECT path, {columns} FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?",
+                    f"SELECT path, {columns} FROM embeddings WHERE model_id = ? AND path >= ? AND path < ? AND {where}",
                     (model_id, exact, _range_end(prefix))).fetchall()
                 out.extend(r for r in rows if r[0] == exact or r[0].startswith(prefix))
         finally:

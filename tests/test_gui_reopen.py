@@ -3,6 +3,7 @@ from the folder's snapshot at once, the index checks the folder meanwhile, and w
 applied without a reset (selection, preview and query stay; unchanged images keep their place)."""
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 from clipscape.app import tasks
+from clipscape.models import indexer
+from clipscape.models import snapshot as snapshots
 from clipscape.models.shapes_world import write_folder
 from gui_support import TIMEOUT, make_window, wait_collection, wait_for_umap, wait_idle
 
@@ -26,15 +29,15 @@ def folder(tmp_path, shapes_folder):
 
 @pytest.fixture
 def gate(monkeypatch):
-    """Hold the index job back until the test opens the gate, as a slow scan of a big folder would."""
+    """Hold the folder's scan back until the test opens the gate, as a slow scan of a big folder would."""
     event = threading.Event()
-    real = tasks.index_folder
+    real = indexer.iter_scan
 
-    def held(job, *args, **kwargs):
+    def held(*args, **kwargs):
         event.wait(60)
-        return (yield from real(job, *args, **kwargs))
+        yield from real(*args, **kwargs)
 
-    monkeypatch.setattr(tasks, "index_folder", held)
+    monkeypatch.setattr(indexer, "iter_scan", held)
     return event
 
 
@@ -130,4 +133,25 @@ def test_changes_made_while_away_are_applied_without_a_reset(qtbot, settings, fo
     assert s.collection.paths == fresh.paths and s.map_kind == "umap"
     gate.set()
     wait_collection(qtbot, window)
+    window.close()
+
+
+def test_a_first_open_of_a_cached_folder_shows_a_sample_map_while_the_rest_is_read(qtbot, settings, folder, gate,
+                                                                                   demo_encoder, monkeypatch):
+    index_folder(folder, demo_encoder, None, use_snapshot=False)     # cached by an earlier version
+    monkeypatch.setattr(tasks, "SAMPLE_ROWS", 16)
+    window = make_window(qtbot, settings)
+    s = window.session
+    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    gate.clear()
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: s.collection is not None and s.coords is not None, timeout=TIMEOUT)
+    assert s.jobs.is_running("index") and "a sample" in s.status
+    assert 10 <= len(s.collection) <= 24 and s.map_kind == "pca" and window.map.point_count() == len(s.collection)
+    assert set(s.collection.paths) <= {str(p) for p in folder.glob("*.jpg")}
+    gate.set()
+    qtbot.waitUntil(lambda: s.collection is not None and len(s.collection) == 48, timeout=TIMEOUT)
+    wait_collection(qtbot, window)
+    key = snapshots.snapshot_key(demo_encoder.key, [str(folder)])
+    assert snapshots.load(s.cache_dir or os.environ["CLIPSCAPE_CACHE_DIR"], key, demo_encoder.dim) is not None
     window.close()

@@ -71,9 +71,9 @@ def test_cancel_keeps_finished_batches(folder, demo_encoder, tmp_path):
     cache = tmp_path / "c"
     with EmbeddingStore(cache) as store:
         job = index(folder, demo_encoder, store, batch_size=8)
-        stages = [next(job).stage, next(job).stage]
+        stages = [next(job).stage, next(job).stage, next(job).stage]
         job.close()                                            # the user pressed Cancel
-        assert stages == ["scan", "encode"]
+        assert stages == ["reopen", "scan", "encode"]          # (no snapshot yet: nothing reopened)
     _, progress = index_folder(folder, demo_encoder, cache, batch_size=8)
     assert (progress.reused, progress.embedded) == (8, 40)
 

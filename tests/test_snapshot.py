@@ -168,3 +168,16 @@ def test_match_finds_rows_by_path_and_stamp():
     assert moved.stamps.tolist() == [[3, 30], [2, 21], [4, 40]]
     none = snapshots.match(None, [ImageFile("/a", 1, 10)])
     assert none.rows.tolist() == [-1] and not none.covered
+
+
+def test_only_the_most_recently_used_snapshots_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(snapshots, "KEEP", 3)
+    empty = np.zeros((1, 4), np.float32)
+    for i in range(3):
+        snapshots.save(tmp_path, f"k{i}", ["/a"], [[1, 1]], empty, True)
+        os.utime(tmp_path / "snapshots" / f"k{i}.npz", ns=(i * 10**9, i * 10**9))
+    token = snapshots.load(tmp_path, "k0", 4).token          # used now: the newest
+    assert snapshots.save_map(tmp_path, "k0", token, np.zeros((1, 2)), "umap")
+    snapshots.save(tmp_path, "k3", ["/a"], [[1, 1]], empty, True)
+    names = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
+    assert names == ["k0.map.npz", "k0.npz", "k2.npz", "k3.npz"]
