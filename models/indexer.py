@@ -105,7 +105,9 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     with paused_gc():
         match = snapshots.match(snap, files)
         rest = files if snap is None else [files[i] for i in np.flatnonzero(match.rows < 0)]
-        cached, todo = store.partition(model_id, rest, under=roots if 4 * len(rest) > len(files) else None)
+        whole = snap is None or 4 * len(rest) > len(files)   # read every row under the roots
+        unseen: list[bytes] | None = [] if whole and len(rest) == len(files) else None
+        cached, todo = store.partition(model_id, rest, under=roots if whole else None, unseen=unseen)
     progress.stage, progress.reused = "encode", len(files) - len(todo)
     progress.done = progress.reused
     encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
@@ -115,7 +117,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     # the last pruned result's files are all still there: the store then holds no row to drop.
     pruned = prune and snap is not None and snap.pruned and match.covered
     if prune and not pruned:
-        progress.kept = _prune(store, model_id, roots, files, scan_skipped, prune_missing)
+        progress.kept = _prune(store, model_id, roots, files, scan_skipped, prune_missing, unseen)
         pruned = not progress.kept
 
     good = (np.ones(len(files), bool) if not encode.failed else
@@ -242,14 +244,16 @@ def _restat(paths: Iterable[str]) -> list[ImageFile]:
 
 
 def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Sequence[ImageFile],
-           skipped: Sequence[Skipped], prune_missing: bool) -> list[Kept]:
+           skipped: Sequence[Skipped], prune_missing: bool, unseen: list[bytes] | None = None) -> list[Kept]:
     """Delete the rows of files the scan proved gone under each root folder; return what was kept.
 
     Every skipped path is spared (an unreadable folder's files were not seen, a file that could
     not be stat'ed still exists). A root with no image found while the cache has rows for it
     is left whole unless ``prune_missing``: one unplugged disk must not cost hours of encoding.
+    ``unseen``: the rows under the roots that partition found no scanned file for (then only
+    those are candidates, and the rows are not read again).
     """
-    keep = {f.path for f in files}
+    keep = {f.path for f in files} if unseen is None else ()
     spare = [s.path for s in skipped]
     why = {s.path: "link out" if s.reason.startswith(LINK_OUT) else "unreadable" for s in skipped}
     kept: list[Kept] = []
@@ -267,7 +271,7 @@ def _prune(store: EmbeddingStore, model_id: int, roots: Sequence[str], files: Se
                 rows = store.count_under(model_id, path)
                 if rows:
                     kept.append(Kept(path, rows, why[path]))
-        store.prune(model_id, root, keep, spare)
+        store.prune(model_id, root, keep, spare, unseen=unseen)
     return kept
 
 

@@ -211,14 +211,16 @@ class EmbeddingStore:
             conn.execute("INSERT OR REPLACE INTO model_aliases (alias, model_id) VALUES (?, ?)", (alias, model_id))
 
     @translated
-    def partition(self, model_id: int, files: Sequence[F],
-                  under: Sequence[str] | None = None) -> tuple[list[F], list[F]]:
+    def partition(self, model_id: int, files: Sequence[F], under: Sequence[str] | None = None,
+                  unseen: list[bytes] | None = None) -> tuple[list[F], list[F]]:
         """Split files into (cached, todo): todo holds the new ones and those whose size or mtime changed.
 
         A row whose stored vector has the wrong length (a damaged file) counts as missing, so
         the next encode replaces it. ``under``: folders (or files) that hold every one of
         ``files``, as the indexer's roots do; their rows are then read in one range scan each
-        instead of joining a temporary table of every path (4× faster for a whole library).
+        instead of joining a temporary table of every path (4× faster for a whole library); an
+        ``unseen`` list then receives the (fsencoded) paths of the rows read that are not among
+        ``files``: what a prune would delete, without reading the rows again (``prune(unseen=)``).
         """
         dim = self._dim(model_id)
         if under is not None:
@@ -227,8 +229,11 @@ class EmbeddingStore:
                      self._rows_under(model_id, under, "size, mtime_ns, length(vector)") if n == length}
             cached, todo = [], []
             fsencode = os.fsencode
+            look = known.get if unseen is None else known.pop
             for f in files:
-                (cached if known.get(fsencode(f.path)) == (f.size, f.mtime_ns) else todo).append(f)
+                (cached if look(fsencode(f.path), None) == (f.size, f.mtime_ns) else todo).append(f)
+            if unseen is not None:
+                unseen.extend(known)
             return cached, todo
         rows = ((i, os.fsencode(f.path), int(f.size), int(f.mtime_ns)) for i, f in enumerate(files))
         with self._probe(rows) as conn:
@@ -296,38 +301,30 @@ class EmbeddingStore:
         return [f for f, _ in found]
 
     @translated
-    def prune(self, model_id: int, root: str, keep: Iterable[str], spare: Iterable[str] = ()) -> int:
+    def prune(self, model_id: int, root: str, keep: Iterable[str], spare: Iterable[str] = (),
+              unseen: Sequence[bytes] | None = None) -> int:
         """Delete this model's rows for paths inside folder `root` that are not in `keep`; return how many.
 
         Rows at or under a path in `spare` stay whatever `keep` says: the indexer passes what
         the scan could not read (an unreadable sub-folder's files were not seen, not deleted).
+        ``unseen``: the rows not in ``keep`` as ``partition(unseen=)`` found them; only those are
+        deleted then (``keep`` is not read), instead of reading every row under ``root`` again.
         """
         exact, prefix = _folder_prefix(root)
-        keep_bytes = {os.fsencode(p) for p in keep}
         spared = {_folder_prefix(p)[0] for p in spare}
         with self._write_transaction() as conn:
-            rows = conn.execute(_UNDER, (model_id, exact, _range_end(prefix))).fetchall()
-            doomed = [
-                (rowid,)
-                for rowid, path in rows
-                if (path == exact or path.startswith(prefix)) and path not in keep_bytes
-                and not (spared and _is_under_any(path, spared))
-            ]
-            conn.executemany("DELETE FROM embeddings WHERE rowid = ?", doomed)
+            if unseen is None:
+                keep_bytes = {os.fsencode(p) for p in keep}
+                rows = conn.execute(_UNDER, (model_id, exact, _range_end(prefix))).fetchall()
+                doomed = [(rowid,) for rowid, path in rows
+                          if (path == exact or path.startswith(prefix)) and path not in keep_bytes
+                          and not (spared and _is_under_any(path, spared))]
+                conn.executemany("DELETE FROM embeddings WHERE rowid = ?", doomed)
+            else:
+                doomed = [(model_id, path) for path in unseen
+                          if (path == exact or path.startswith(prefix)) and not (spared and _is_under_any(path, spared))]
+                conn.executemany("DELETE FROM embeddings WHERE model_id = ? AND path = ?", doomed)
         return len(doomed)
-
-    @translated
-    def sample_under(self, model_id: int, roots: Sequence[str], n: int) -> tuple[list[str], np.ndarray]:
-        """About ``n`` of this model's rows at or under ``roots`` (every k-th row id), as (paths,
-        float32 embeddings): a first look at a big cached folder before all of it is read. Rows
-        are not checked against the files; damaged vectors are left out."""
-        dim = self._dim(model_id)
-        size = dim * VECTOR_DTYPE.itemsize
-        top = self._conn.execute("SELECT max(rowid) FROM embeddings").fetchone()[0] or 0
-        stride = max(1, top // max(1, int(n)))
-        rows = [r for r in self._rows_under(model_id, roots, "vector", f"rowid % {stride} = 0") if len(r[1]) == size]
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim)
-        return [os.fsdecode(r[0]) for r in rows], vectors.astype(np.float32)
 
     @translated
     def count_under(self, model_id: int, root: str) -> int:

@@ -47,9 +47,10 @@ def test_bad_files_are_skipped_with_reasons_and_the_run_goes_on(folder, demo_enc
     assert np.allclose(np.linalg.norm(collection.embeddings, axis=1), 1, atol=1e-5)
 
 
-def test_reopening_encodes_only_new_and_changed_files_and_drops_deleted(folder, demo_encoder, tmp_path):
+@pytest.mark.parametrize("use_snapshot", [True, False], ids=["snapshot", "store"])
+def test_reopening_encodes_only_new_and_changed_files_and_drops_deleted(use_snapshot, folder, demo_encoder, tmp_path):
     cache = tmp_path / "c"
-    first, p1 = index_folder(folder, demo_encoder, cache)
+    first, p1 = index_folder(folder, demo_encoder, cache, use_snapshot=use_snapshot)
     assert (p1.embedded, p1.reused) == (48, 0)
     files = sorted(folder.glob("*.jpg"))
     files[0].unlink()                                          # deleted
@@ -57,7 +58,7 @@ def test_reopening_encodes_only_new_and_changed_files_and_drops_deleted(folder, 
     write_folder(tmp_path / "other", 1, seed=99)[0][0].replace(changed)   # changed content
     os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
     shutil.copy(files[2], folder / "new.jpg")                  # new
-    second, p2 = index_folder(folder, demo_encoder, cache)
+    second, p2 = index_folder(folder, demo_encoder, cache, use_snapshot=use_snapshot)
     # the new file is a copy of a cached one: recognised by its content, not encoded
     assert (p2.embedded, p2.reused, p2.recognised, p2.total) == (1, 47, 1, 48)
     assert str(files[0]) not in second.paths
@@ -171,13 +172,14 @@ def _count(cache, encoder):
         return store.count(store.model_id(encoder.key, encoder.identity, encoder.dim))
 
 
-def test_unreadable_sub_folder_keeps_its_cached_rows(tmp_path, shapes_folder, demo_encoder, monkeypatch):
+@pytest.mark.parametrize("use_snapshot", [True, False], ids=["snapshot", "store"])
+def test_unreadable_sub_folder_keeps_its_cached_rows(use_snapshot, tmp_path, shapes_folder, demo_encoder, monkeypatch):
     src, _ = shapes_folder
     root = tmp_path / "photos"
     shutil.copytree(src, root / "open")
     shutil.copytree(src, root / "locked")
     cache = tmp_path / "c"
-    index_folder(root, demo_encoder, cache)
+    index_folder(root, demo_encoder, cache, use_snapshot=use_snapshot)
     assert _count(cache, demo_encoder) == 96
     real_scandir = os.scandir
 
@@ -187,28 +189,29 @@ def test_unreadable_sub_folder_keeps_its_cached_rows(tmp_path, shapes_folder, de
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)  # simulated, so it also runs as root
-    collection, progress = index_folder(root, demo_encoder, cache)
+    collection, progress = index_folder(root, demo_encoder, cache, use_snapshot=use_snapshot)
     assert len(collection) == 48
     assert [(k.path, k.rows, k.reason) for k in progress.kept] == [(str(root / "locked"), 48, "unreadable")]
     assert _count(cache, demo_encoder) == 96  # nothing deleted
     monkeypatch.undo()
     (root / "open" / sorted(os.listdir(root / "open"))[0]).unlink()  # a file really gone is still pruned
-    collection, progress = index_folder(root, demo_encoder, cache)
+    collection, progress = index_folder(root, demo_encoder, cache, use_snapshot=use_snapshot)
     assert progress.kept == [] and len(collection) == 95 and _count(cache, demo_encoder) == 95
 
 
-def test_a_root_that_comes_back_empty_keeps_its_rows_unless_asked(folder, demo_encoder, tmp_path):
+@pytest.mark.parametrize("use_snapshot", [True, False], ids=["snapshot", "store"])
+def test_a_root_that_comes_back_empty_keeps_its_rows_unless_asked(use_snapshot, folder, demo_encoder, tmp_path):
     cache = tmp_path / "c"
-    index_folder(folder, demo_encoder, cache)
+    index_folder(folder, demo_encoder, cache, use_snapshot=use_snapshot)
     away = tmp_path / "unplugged"
     away.mkdir()
     for f in folder.iterdir():
         f.rename(away / f.name)  # the folder is there but empty, as a mount point without its drive
-    collection, progress = index_folder(folder, demo_encoder, cache)
+    collection, progress = index_folder(folder, demo_encoder, cache, use_snapshot=use_snapshot)
     assert len(collection) == 0
     assert [(k.path, k.rows, k.reason) for k in progress.kept] == [(str(folder), 48, "empty")]
     assert _count(cache, demo_encoder) == 48
-    collection, progress = index_folder(folder, demo_encoder, cache, prune_missing=True)
+    collection, progress = index_folder(folder, demo_encoder, cache, prune_missing=True, use_snapshot=use_snapshot)
     assert progress.kept == [] and _count(cache, demo_encoder) == 0
 
 
