@@ -78,7 +78,7 @@ class Session(DerivedState, FolderJobs, FileJobs, DatasetJobs, QObject):
         self.map_kind = ""
         self.query: Query | None = None
         self.scores: np.ndarray | None = None
-        self.rank: np.ndarray | None = None            # rows best-first for the scores
+        self.rank: np.ndarray | None = None   # rows best first (on a big collection at first only its head: tasks._head_first)
         self.class_list = ClassList()
         self.ensemble, self.unknown_threshold = True, 0.0
         self.classification: Classification | None = None
@@ -221,12 +221,9 @@ class Session(DerivedState, FolderJobs, FileJobs, DatasetJobs, QObject):
         if q.kind == "text" and self.text_block is not None:
             self._say(self.text_block)
             return
-        if q.kind == "text":
-            self.jobs.start("query", tasks.caption_scores, self.encoder, c, q.text,
-                            succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
-        else:
-            self.jobs.start("query", tasks.image_scores, c, q.row,
-                            succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
+        task, args = (tasks.caption_scores, (self.encoder, c, q.text)) if q.kind == "text" else (tasks.image_scores, (c, q.row))
+        self.jobs.start("query", task, *args, progressed=lambda r: self._on_scores(q, r),
+                        succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
 
     def _on_scores(self, query: Query, result) -> None:
         if query == self.query:

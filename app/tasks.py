@@ -214,18 +214,34 @@ def project(job: Job, embeddings: np.ndarray, seed: int = 0):
                              progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
 
 
-def caption_scores(job: Job, encoder, collection: Collection, caption: str) -> tuple[np.ndarray, np.ndarray]:
-    """(every image's cosine similarity to ``caption``, the rows best first)."""
+def caption_scores(job: Job, encoder, collection: Collection, caption: str):
+    """(every image's cosine similarity to ``caption``, the rows best first); see _head_first."""
     from clipscape.models.search import text_scores
 
-    return _ranked(text_scores(collection, encoder, caption))
+    return (yield from _head_first(text_scores(collection, encoder, caption)))
 
 
-def image_scores(job: Job, collection: Collection, row: int) -> tuple[np.ndarray, np.ndarray]:
-    """(every image's cosine similarity to image ``row``, the rows best first)."""
+def image_scores(job: Job, collection: Collection, row: int):
+    """(every image's cosine similarity to image ``row``, the rows best first); see _head_first."""
     from clipscape.models.search import cosine_scores
 
-    return _ranked(cosine_scores(collection.embeddings, collection.embeddings[row]))
+    return (yield from _head_first(cosine_scores(collection.embeddings, collection.embeddings[row])))
+
+
+RANK_HEAD = 2_000         # rows ranked first on a big collection, while the full sort runs
+RANK_HEAD_FROM = 100_000  # collections at least this big get the head first
+
+
+def _head_first(scores: np.ndarray):
+    """On a big collection, first yield (scores, a rank whose first RANK_HEAD rows are the best in
+    order and the rest unordered), 30 ms at 1M, so the map and the gallery's first screen show
+    the result at once; then return the full rank (0.2-0.35 s more at 1M while the window runs)."""
+    if len(scores) >= RANK_HEAD_FROM:
+        head = np.argpartition(-scores, RANK_HEAD)
+        top = head[:RANK_HEAD]
+        head[:RANK_HEAD] = top[np.argsort(-scores[top], kind="stable")]
+        yield scores, head
+    return _ranked(scores)
 
 
 def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

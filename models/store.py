@@ -327,6 +327,19 @@ class EmbeddingStore:
         return len(doomed)
 
     @translated
+    def sample_under(self, model_id: int, roots: Sequence[str], n: int) -> tuple[list[str], np.ndarray]:
+        """About ``n`` of this model's rows at or under ``roots`` (every k-th row id), as (paths,
+        float32 embeddings): a first look at a big cached folder before all of it is read. Rows
+        are not checked against the files; damaged vectors are left out."""
+        dim = self._dim(model_id)
+        size = dim * VECTOR_DTYPE.itemsize
+        top = self._conn.execute("SELECT max(rowid) FROM embeddings").fetchone()[0] or 0
+        stride = max(1, top // max(1, int(n)))
+        rows = [r for r in self._rows_under(model_id, roots, "vector", f"rowid % {stride} = 0") if len(r[1]) == size]
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim)
+        return [os.fsdecode(r[0]) for r in rows], vectors.astype(np.float32)
+
+    @translated
     def count_under(self, model_id: int, root: str) -> int:
         """How many of this model's rows are for `root` itself or paths inside it."""
         exact, prefix = _folder_prefix(root)

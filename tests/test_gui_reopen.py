@@ -155,3 +155,16 @@ def test_a_first_open_of_a_cached_folder_shows_a_sample_map_while_the_rest_is_re
     key = snapshots.snapshot_key(demo_encoder.key, [str(folder)])
     assert snapshots.load(s.cache_dir or os.environ["CLIPSCAPE_CACHE_DIR"], key, demo_encoder.dim) is not None
     window.close()
+
+
+def test_a_big_collection_gets_the_best_rows_first_then_the_whole_order(monkeypatch):
+    monkeypatch.setattr(tasks, "RANK_HEAD_FROM", 10)
+    monkeypatch.setattr(tasks, "RANK_HEAD", 5)
+    scores = np.random.default_rng(1).random(50).astype(np.float32)
+    job = tasks._head_first(scores)
+    first, head = next(job)
+    assert first is scores and sorted(head.tolist()) == list(range(50))
+    assert head[:5].tolist() == np.argsort(-scores)[:5].tolist()
+    with pytest.raises(StopIteration) as done:
+        next(job)
+    assert done.value.value[1].tolist() == np.argsort(-scores, kind="stable").tolist()

@@ -495,3 +495,19 @@ def test_partition_and_load_by_folder_equal_the_per_path_join(tmp_path):
         by_join, by_range = store.load_found(model, paths), store.load_found(model, paths, under=roots)
         assert by_join[0] == by_range[0] and len(by_join[0]) == 40
         np.testing.assert_array_equal(by_join[1], by_range[1])
+
+
+def test_sample_under_reads_about_n_rows_of_the_folder_only(tmp_path):
+    from clipscape.models.scan import ImageFile
+
+    with EmbeddingStore(tmp_path) as store:
+        model = store.model_id("k", {}, 4)
+        inside = [ImageFile(f"/lib/photos/{i:04d}.jpg", 1, 1) for i in range(1000)]
+        outside = [ImageFile(f"/lib/other/{i:04d}.jpg", 1, 1) for i in range(1000)]
+        vectors = np.eye(4, dtype=np.float32)[np.arange(2000) % 4]
+        store.add_batch(model, inside + outside, vectors)
+        paths, embeddings = store.sample_under(model, ["/lib/photos"], 100)
+    assert 40 <= len(paths) <= 60 and embeddings.shape == (len(paths), 4)    # every 20th of the 2,000 rows
+    assert all(p.startswith("/lib/photos/") for p in paths)
+    by_path = {f.path: v for f, v in zip(inside, vectors)}
+    assert all(np.array_equal(by_path[p], e) for p, e in zip(paths, embeddings))
