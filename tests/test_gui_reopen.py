@@ -168,3 +168,20 @@ def test_a_big_collection_gets_the_best_rows_first_then_the_whole_order(monkeypa
     with pytest.raises(StopIteration) as done:
         next(job)
     assert done.value.value[1].tolist() == np.argsort(-scores, kind="stable").tolist()
+
+
+def test_a_big_collection_leaves_the_objects_alive_then_to_gc_freeze(qtbot, tmp_path, monkeypatch):
+    import gc
+
+    from clipscape.app import session_folders
+    from gui_support import make_session
+
+    monkeypatch.setattr(session_folders, "FREEZE_ROWS", 20)
+    gc.unfreeze()
+    try:
+        make_session(tmp_path, coords=np.zeros((10, 2)))          # small: nothing frozen
+        assert gc.get_freeze_count() == 0
+        make_session(tmp_path, coords=np.zeros((25, 2)))          # big: every object alive now is frozen
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
