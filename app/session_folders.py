@@ -181,13 +181,7 @@ class FolderJobs:
         if self.query is not None and self.query.kind == "image":
             row = int(new_of_old[self.query.row])
             self.query = Query("image", self.query.text, row) if row >= 0 else None
-        self._freeze(new)
-        for signal in (self.collectionChanged, self.coordsChanged, self.selectionChanged, self.previewChanged):
-            signal.emit()
-        self._run_query()
-        self._run_classes()
-        if self.colour_mode == "cluster":
-            self._run_clusters()
+        self._rows_changed(new)
         if kind == "umap" and coords is not None:
             self._say(f"{text}; the changes are on the map", busy=None)
             self._keep_map()
@@ -207,6 +201,10 @@ class FolderJobs:
         if self.query is not None and self.query.kind == "image":
             row = same_image(old, collection, self.query.row)
             self.query = Query("image", self.query.text, row) if row >= 0 else None
+        self._rows_changed(collection)
+
+    def _rows_changed(self, collection: Collection | None) -> None:
+        """The collection's rows are other rows now: tell the views, redo what is derived from them."""
         self._freeze(collection)
         for signal in (self.collectionChanged, self.coordsChanged, self.selectionChanged, self.previewChanged):
             signal.emit()
