@@ -147,9 +147,10 @@ def test_cache_loads_the_most_recent_request_first_and_can_cancel(qtbot, make_ca
     loads = _GatedLoads()
     monkeypatch.setattr(thumbnails_module, "load_rgb", loads)
     cache = make_cache(size=16)
-    cache.get("busy-1")
-    cache.get("busy-2")
-    qtbot.waitUntil(lambda: len(loads.started) == 2, timeout=WAIT_MS)
+    # one pool thread: with two, which thread records its start first is a race (seen in CI under load)
+    cache._pool.setMaxThreadCount(1)
+    cache.get("busy")
+    qtbot.waitUntil(lambda: len(loads.started) == 1, timeout=WAIT_MS)
     for name in ("old", "middle", "new"):
         cache.get(name)
     cache.get("dropped")
@@ -157,9 +158,9 @@ def test_cache_loads_the_most_recent_request_first_and_can_cancel(qtbot, make_ca
     assert not cache.is_pending("old")
     for name in ("old", "middle", "new"):  # ... and lets them be asked for again
         assert cache.get(name) is None
-    with qtbot.waitSignals([cache.ready] * 5, timeout=WAIT_MS):
+    with qtbot.waitSignals([cache.ready] * 4, timeout=WAIT_MS):
         loads.gate.set()
-    assert loads.started[2:] == ["new", "middle", "old"]
+    assert loads.started[1:] == ["new", "middle", "old"]
     assert "dropped" not in loads.started
 
 
