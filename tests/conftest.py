@@ -33,6 +33,17 @@ def shapes_folder(tmp_path_factory):
     return folder, write_folder(folder, 48, seed=7, size=160)
 
 
+@pytest.fixture
+def folder(tmp_path, shapes_folder):
+    """A writable copy of the shapes folder (its 48 JPEGs) for a test to add to, change or delete from."""
+    import shutil
+
+    src, _ = shapes_folder
+    dst = tmp_path / "photos"
+    shutil.copytree(src, dst)
+    return dst
+
+
 def index_folder(folder, encoder, cache_dir, **kwargs):
     """Run the indexer to the end; return (collection, last progress)."""
     from clipscape.models.indexer import index, run

@@ -4,7 +4,6 @@ applied without a reset (selection, preview and query stay; unchanged images kee
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 
 import numpy as np
@@ -17,14 +16,6 @@ from clipscape.models.shapes_world import write_folder
 from gui_support import TIMEOUT, make_window, wait_collection, wait_for_umap, wait_idle
 
 from conftest import index_folder
-
-
-@pytest.fixture
-def folder(tmp_path, shapes_folder):
-    src, _ = shapes_folder
-    dst = tmp_path / "photos"
-    shutil.copytree(src, dst)
-    return dst
 
 
 @pytest.fixture
@@ -41,10 +32,15 @@ def gate(monkeypatch):
     return event
 
 
-def _first_visit(qtbot, settings, folder):
+def _ready_window(qtbot, settings):
+    """A new window (as after a restart) with its model loaded, and its session."""
     window = make_window(qtbot, settings)
-    s = window.session
-    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.session.encoder is not None, timeout=TIMEOUT)
+    return window, window.session
+
+
+def _first_visit(qtbot, settings, folder):
+    window, s = _ready_window(qtbot, settings)
     window.open_paths([folder])
     wait_for_umap(qtbot, window)
     wait_idle(qtbot, window, but=())          # the map is saved by its own job
@@ -93,9 +89,7 @@ def test_changes_made_while_away_are_applied_without_a_reset(qtbot, settings, fo
 
     files[0].unlink()                                     # deleted while the app was closed
     write_folder(folder / "new", 3, seed=21)              # and new photos
-    window = make_window(qtbot, settings)
-    s = window.session
-    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    window, s = _ready_window(qtbot, settings)
     projections = []
     monkeypatch.setattr(tasks, "project", lambda *a, **k: projections.append(a) or iter(()))
     gate.clear()
@@ -140,9 +134,7 @@ def test_a_first_open_of_a_cached_folder_shows_a_sample_map_while_the_rest_is_re
                                                                                    demo_encoder, monkeypatch):
     index_folder(folder, demo_encoder, None, use_snapshot=False)     # cached by an earlier version
     monkeypatch.setattr(tasks, "SAMPLE_ROWS", 16)
-    window = make_window(qtbot, settings)
-    s = window.session
-    qtbot.waitUntil(lambda: s.encoder is not None, timeout=TIMEOUT)
+    window, s = _ready_window(qtbot, settings)
     gate.clear()
     window.open_paths([folder])
     qtbot.waitUntil(lambda: s.collection is not None and s.coords is not None, timeout=TIMEOUT)

@@ -25,14 +25,6 @@ from conftest import index_folder
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def folder(tmp_path, shapes_folder):
-    src, _ = shapes_folder
-    dst = tmp_path / "photos"
-    shutil.copytree(src, dst)
-    return dst
-
-
 def test_bad_files_are_skipped_with_reasons_and_the_run_goes_on(folder, demo_encoder, tmp_path):
     (folder / "notes.jpg").write_text("this is not an image")
     good = sorted(folder.glob("00*.jpg"))

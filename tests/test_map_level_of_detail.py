@@ -73,21 +73,27 @@ def test_a_pick_is_the_views_eligible_points_in_priority_order_up_to_the_budget(
 
 
 # --------------------------------------------------------------------------- the map
-@pytest.fixture
-def big(qtbot, tmp_path):
-    xy, which = clustered(N)
-    session = make_session(tmp_path, coords=xy, dim=4)
+def _shown_map(qtbot, session, which, size, budgets=None):
+    """A shown, fitted MapView of ``session`` (with these point budgets, if given); shut down after."""
     cache = ThumbnailCache(size=64)
     view = MapView(session, cache)
     qtbot.addWidget(view)
-    view.detail.budget, view.detail.selected_budget = BUDGET, SELECTED_BUDGET
-    view.resize(640, 480)
+    if budgets is not None:
+        view.detail.budget, view.detail.selected_budget = budgets
+    view.resize(*size)
     view.show()
     qtbot.waitExposed(view)
     view.fit()
     yield view, session, which
     session.shutdown()
     cache.shutdown()
+
+
+@pytest.fixture
+def big(qtbot, tmp_path):
+    xy, which = clustered(N)
+    session = make_session(tmp_path, coords=xy, dim=4)
+    yield from _shown_map(qtbot, session, which, (640, 480), budgets=(BUDGET, SELECTED_BUDGET))
 
 
 def view_rect(view: MapView) -> Rect:
@@ -310,16 +316,7 @@ def photos(qtbot, tmp_path):
         os.symlink(demo[i % len(demo)], path)
         paths.append(str(path))
     session = make_session(tmp_path, paths=paths, coords=xy, dim=4)
-    cache = ThumbnailCache(size=64)
-    view = MapView(session, cache)
-    qtbot.addWidget(view)
-    view.resize(800, 600)
-    view.show()
-    qtbot.waitExposed(view)
-    view.fit()
-    yield view, session, which
-    session.shutdown()
-    cache.shutdown()
+    yield from _shown_map(qtbot, session, which, (800, 600))
 
 
 def test_thumbnails_replace_dots_at_close_zoom_and_go_when_zooming_out(photos, qtbot):

@@ -3,26 +3,16 @@ the store's rows, and gives the same collection as a fresh index whatever change
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from clipscape.models import snapshot as snapshots
 from clipscape.models.shapes_world import write_folder
 from clipscape.models.store import EmbeddingStore
 
 from conftest import index_folder
-
-
-@pytest.fixture
-def folder(tmp_path, shapes_folder):
-    src, _ = shapes_folder
-    dst = tmp_path / "photos"
-    shutil.copytree(src, dst)
-    return dst
 
 
 def _key(encoder, folder: Path) -> str:
