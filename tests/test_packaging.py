@@ -145,3 +145,83 @@ def test_exclusions_apply_per_platform():
     assert excludes.active("linux", disabled=True) == []
     for e in excludes.EXCLUSIONS:
         assert e.why and (e.modules or e.files)
+
+
+# --- numba in the bundle (packaging/clipscape_frozen_numba.py): no bundle needed ------------------
+import clipscape_frozen_numba as frozen_numba  # noqa: E402
+
+
+def test_numba_target_is_x86_64_v3_only_where_the_cpu_has_all_of_it():
+    v3 = {name: True for name in frozen_numba.X86_64_V3}
+    env: dict[str, str] = {}
+    assert frozen_numba.choose_target(env, {**v3, "avx512f": True}) == "x86-64-v3"
+    assert env == {"NUMBA_CPU_NAME": "x86-64-v3", "NUMBA_CPU_FEATURES": ""}
+    env = {}
+    assert frozen_numba.choose_target(env, {**v3, "avx2": False}) is None and env == {}   # an older CPU: native
+    env = {"NUMBA_CPU_NAME": "generic"}                                                    # the user's choice wins
+    assert frozen_numba.choose_target(env, v3) is None and env == {"NUMBA_CPU_NAME": "generic"}
+
+
+def test_the_shipped_numba_cache_is_copied_once_per_build(tmp_path):
+    shipped, user = tmp_path / "numba_cache", tmp_path / "user"
+    (shipped / "umap").mkdir(parents=True)
+    (shipped / "umap" / "umap_.f-1.py311.nbi").write_bytes(b"index")
+    (shipped / "umap" / "umap_.f-1.py311.1.nbc").write_bytes(b"code")
+    assert frozen_numba.seed_user_cache(str(shipped), str(user)) == 0        # no BUILD: nothing shipped
+    (shipped / "BUILD").write_text("0.1.0-a\n")
+    (user / "umap").mkdir(parents=True)
+    (user / "umap" / "umap_.f-1.py311.nbi").write_bytes(b"an older build's index")
+    assert frozen_numba.seed_user_cache(str(shipped), str(user)) == 2
+    assert (user / "umap" / "umap_.f-1.py311.nbi").read_bytes() == b"index"
+    assert (user / ".seeded-0.1.0-a").is_file() and not list(user.rglob("*.tmp"))
+    (user / "umap" / "umap_.f-1.py311.nbi").write_bytes(b"compiled here since")
+    assert frozen_numba.seed_user_cache(str(shipped), str(user)) == 0        # once per build
+    assert (user / "umap" / "umap_.f-1.py311.nbi").read_bytes() == b"compiled here since"
+    (shipped / "BUILD").write_text("0.1.0-b\n")                               # a new build seeds again
+    assert frozen_numba.seed_user_cache(str(shipped), str(user)) == 2
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert frozen_numba.seed_user_cache(str(shipped), str(blocker / "numba")) == 0   # unwritable: no error
+
+
+def test_umap_functions_get_cache_true_once_per_function(monkeypatch):
+    calls = []
+
+    def njit(*args, **kwargs):
+        calls.append(kwargs.get("cache"))
+        return (lambda f: f) if not args or isinstance(args[0], str) else args[0]
+
+    fake = type("numba", (), {"njit": staticmethod(njit), "jit": staticmethod(njit)})
+    frozen_numba.cache_umap_functions(fake)
+    source = textwrap.dedent("""
+        def f(x): return x
+        def g(x): return x
+        def make():
+            def inner(x): return x
+            return numba.njit(inner)
+        numba.njit(f)                          # cached
+        numba.njit("f8(f8)", fastmath=True)(g) # cached (decorator factory)
+        numba.njit(f, parallel=True)           # same function, other options: not cached
+        numba.njit(f)                          # the first options again: cached
+        numba.njit(g, cache=False)             # umap's own choice stands
+        make()                                 # a closure: not cached
+    """)
+    exec(compile(source, "umap/fake.py", "exec"), {"__name__": "umap.fake", "numba": fake})
+    assert calls == [True, True, None, True, False, None]
+    calls.clear()
+    exec(compile("numba.njit(lambda x: x)\ndef h(x): return x\nnumba.njit(h)", "other.py", "exec"),
+         {"__name__": "pynndescent.x", "numba": fake})
+    assert calls == [None, None]                                                # only umap's
+
+
+def test_the_numba_hook_is_installed_in_the_umap_child_too(monkeypatch, tmp_path):
+    """The spawned UMAP child inherits the window's NUMBA_CACHE_LOCATOR_CLASSES (ours): the hook goes in
+    there as well (where numba is imported); a user's own numba settings turn it off."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    parent = {"CLIPSCAPE_NUMBA_CACHE": str(tmp_path)}
+    assert frozen_numba.install(parent)
+    child = dict(parent)
+    assert frozen_numba.install(child) and child == parent
+    assert sum(isinstance(f, frozen_numba._FirstImport) for f in sys.meta_path) == 2
+    assert not frozen_numba.install({"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert not frozen_numba.install({"NUMBA_CACHE_LOCATOR_CLASSES": "InTreeCacheLocator"})
