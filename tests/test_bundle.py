@@ -9,6 +9,8 @@ mechanism, the bundle's files are compared before and after: it must write nothi
 own folder.
 
 - --self-test passes, frozen (the UMAP child is the bundle's executable started again);
+- the compiled UMAP code the bundle ships is copied into the fresh HOME's cache and used as it is
+  (nothing compiled) where this CPU gets the build's numba target, and found again from another folder;
 - the window comes up under Xvfb, opens the demo folder, shows the UMAP map (the startup probe
   reports it), and a screenshot of the screen is not blank;
 - the desktop entry, installed with install.sh into the fresh HOME, launched by ``gio launch``
