@@ -21,7 +21,7 @@ from typing import Generator, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from clipscape.models import snapshot as snapshots
-from clipscape.models.collection import Collection  # re-exported: app/ imports it from here
+from clipscape.models.collection import Collection, drop, same_paths  # Collection re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.fingerprint import fingerprints
 from clipscape.models.pipeline import encoded_batches
@@ -32,6 +32,7 @@ __all__ = ["Collection", "IndexProgress", "Kept", "cached", "forget_empty", "ind
 
 T = TypeVar("T")
 FINGERPRINT_CHUNK = 1024  # new files fingerprinted (and looked up) at a time, so encoding starts at once
+FREEZE_YOUNG = 100_000    # a paused_gc block leaving more new objects than this freezes them (see there)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
         whole = snap is None or 4 * len(rest) > len(files)   # read every row under the roots
         unseen: list[bytes] | None = [] if whole and len(rest) == len(files) else None
         cached, todo = store.partition(model_id, rest, under=roots if whole else None, unseen=unseen)
+        drop(cached)   # only ``todo`` is needed; freed in steps (see drop)
     progress.stage, progress.reused = "encode", len(files) - len(todo)
     progress.done = progress.reused
     encode = _Encoding(encoder, store, model_id, batch_size, decode_workers, progress, start)
@@ -137,8 +139,11 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
     if len(found) < len(paths):
         paths = [paths[i] for i in found]
     token = snap.token if snap is not None else ""
-    unchanged = (snap is not None and paths == snap.paths and embeddings is snap.embeddings
-                 and (snap.pruned or not pruned))
+    unchanged = (snap is not None and embeddings is snap.embeddings and (snap.pruned or not pruned)
+                 and same_paths(paths, snap.paths))
+    if unchanged:   # the snapshot's list, which a window shows already: the scan's is freed here
+        scanned, paths = paths, snap.paths
+        drop(scanned)
     if use_snapshot and not unchanged:
         stamps = match.stamps[good][found]
         try:
@@ -146,6 +151,7 @@ def index(paths: str | os.PathLike | Sequence[str | os.PathLike], encoder: Encod
         except OSError:  # a full disk or a read-only cache folder: the store is still the truth
             token = ""
     collection = Collection(paths, embeddings, encoder.key, token)
+    drop(files)   # in steps, here in the worker (see drop)
     progress.stage, progress.seconds = "done", time.perf_counter() - start
     yield progress
     return collection
@@ -178,13 +184,22 @@ def _load(store: EmbeddingStore, model_id: int, paths: list[str], rows: np.ndarr
 def paused_gc() -> Iterator[None]:
     """No cyclic garbage collection while a big library's millions of short-lived, acyclic objects
     (scanned files, cache rows) are made: each full collection walks all of them and stops every
-    thread (the window's too). At 1M cached images that was 4 s of an 18 s reopen."""
+    thread (the window's too). At 1M cached images that was 4 s of an 18 s reopen.
+
+    When the block leaves more than ``FREEZE_YOUNG`` new objects alive, they are moved out of
+    the collector's reach (``gc.freeze``) before it is enabled again: else the first allocation
+    after it starts a young-generation collection that walks all of them at once (0.35 s at 1M
+    files, every thread waiting), and the next generation's walks them again later. They are
+    still freed by their reference counts; what freezing costs is that a reference cycle among
+    them would never be collected, and scanned files and cache rows form none."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
+            if gc.get_count()[0] > FREEZE_YOUNG:
+                gc.freeze()
             gc.enable()
 
 

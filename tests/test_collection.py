@@ -29,3 +29,23 @@ def test_index_of_takes_relative_paths(tmp_path, monkeypatch):
     assert len(c) == 2 and c.index_of("b.jpg") == 1
     with pytest.raises(ValueError, match="not among"):
         c.index_of("c.jpg")
+
+
+def test_bulk_helpers_answer_as_the_one_call_they_replace(monkeypatch):
+    """path_rows, same_paths and drop work CHUNK items a step; the result is the plain one's."""
+    from clipscape.models import collection
+
+    monkeypatch.setattr(collection, "CHUNK", 4)
+    paths = [f"/p/{i}.jpg" for i in range(11)]
+    assert collection.path_rows(paths) == {p: i for i, p in enumerate(paths)}
+    assert collection.same_paths(paths, list(paths)) and collection.same_paths([], [])
+    assert not collection.same_paths(paths, paths[:-1])
+    assert not collection.same_paths(paths, paths[:9] + ["/other.jpg", paths[10]])
+    items = list(range(11))
+    collection.drop(items)
+    assert items == []
+    rows = collection.all_rows(5)
+    assert rows.tolist() == [0, 1, 2, 3, 4] and not rows.flags.writeable and collection.all_rows(5) is rows
+    old = Collection(paths, np.zeros((11, 1), np.float32))
+    new = Collection(paths[3:] + ["/new.jpg"], np.zeros((9, 1), np.float32))
+    assert collection.row_map(old, new).tolist() == [-1, -1, -1] + list(range(8))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from clipscape.models import indexer
 from clipscape.models.indexer import index
 from clipscape.models.projection import pca_2d, umap_2d
 from clipscape.models.search import search, similar
@@ -340,3 +341,26 @@ def test_the_collector_is_paused_while_a_library_is_read_and_resumed_after(folde
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_paused_gc_freezes_what_a_big_block_made_and_not_what_a_small_one_did(monkeypatch):
+    """Leaving many new objects, the block freezes them (else the first allocation after it would
+    start a collection walking all of them while every thread waits); a small block does not."""
+    import gc
+
+    from clipscape.models.indexer import paused_gc
+
+    monkeypatch.setattr(indexer, "FREEZE_YOUNG", 5_000)
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    try:
+        with paused_gc():
+            small = [[i] for i in range(100)]
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        with paused_gc():
+            big = [[i] for i in range(20_000)]
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + 20_000
+        del big[:]   # frozen objects are still freed by their reference counts
+    finally:
+        gc.unfreeze()
+    assert small

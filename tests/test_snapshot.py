@@ -171,3 +171,24 @@ def test_only_the_most_recently_used_snapshots_are_kept(tmp_path, monkeypatch):
     snapshots.save(tmp_path, "k3", ["/a"], [[1, 1]], empty, True)
     names = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
     assert names == ["k0.map.npz", "k0.npz", "k2.npz", "k3.npz"]
+
+
+def test_paths_are_written_and_read_in_steps_and_come_back_exactly(monkeypatch):
+    """The paths go to and from their byte array a chunk at a time (so that a worker leaves the
+    GIL to the window in between); what comes back is the same, whatever the chunk boundaries."""
+    from clipscape.models import collection
+
+    odd = ["/x/é\udcff.jpg", "", "/y/" + "z" * 300 + ".png", "/w/日本.jpg"]
+    paths = [f"/p/{i:05d}/ä{i}.jpg" for i in range(2_000)] + odd + ["/last.jpg"]
+    for chunk, step in ((1, 1), (7, 5), (1000, 100), (1 << 20, 1 << 20)):
+        monkeypatch.setattr(snapshots, "CHUNK", chunk)
+        monkeypatch.setattr(snapshots, "DECODE_BYTES", step)
+        encoded = snapshots._encode_paths(paths)
+        assert encoded.tobytes() == "\0".join(paths).encode("utf-8", "surrogatepass")
+        assert snapshots._decode_paths(encoded) == paths
+    monkeypatch.setattr(collection, "CHUNK", 3)
+    snap = snapshots.Snapshot(paths, np.zeros((len(paths), 2), np.int64), np.zeros((len(paths), 1), np.float32), "t", True)
+    from clipscape.models.scan import ImageFile
+
+    files = [ImageFile(p, 0, 0) for p in reversed(paths)]   # another order: found by the path index
+    assert snapshots.match(snap, files).rows.tolist() == list(range(len(paths)))[::-1]
