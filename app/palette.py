@@ -9,6 +9,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
+from clipscape.models.search import score_bins as score_indices  # noqa: F401 (re-exported: each score's row in score_table())
+from clipscape.models.search import score_range  # noqa: F401 (re-exported)
+
 # matplotlib's tab10, then the lighter half of tab20. The greys of both are left out so that no
 # class can be mistaken for UNKNOWN_COLOUR. 18 colours; class_colours cycles beyond that.
 _CLASS_HEX = (
@@ -66,19 +69,6 @@ def score_colours(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 def score_table() -> np.ndarray:
     """257×4 uint8: the viridis table of ``score_lut`` then UNKNOWN_COLOUR (what NaN scores get)."""
     return np.concatenate([score_lut(), np.array([UNKNOWN_COLOUR.getRgb()], np.uint8)])
-
-
-def score_indices(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Each value's row in ``score_table()``, as ``score_colours`` colours it (256 for NaN)."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    nan = np.isnan(values)
-    if not hi > lo:
-        idx = np.full(values.shape, 128, dtype=np.intp)
-    else:
-        t = (np.where(nan, lo, values) - lo) / (hi - lo)
-        idx = np.rint(np.clip(t, 0.0, 1.0) * 255).astype(np.intp)
-    idx[nan] = 256
-    return idx
 
 
 def swatch(colour: QColor, size: int = 12) -> QIcon:

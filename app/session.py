@@ -226,8 +226,11 @@ class Session(DerivedState, FolderJobs, FileJobs, DatasetJobs, QObject):
                         succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
 
     def _on_scores(self, query: Query, result) -> None:
+        """``result``: (scores, rank), and the scores' colour bins when the job made them."""
         if query == self.query:
-            self.scores, self.rank = result
+            self.scores, self.rank = result[0], result[1]
+            if len(result) > 2:
+                self.seed("score_bins", (self.scores,), result[2])
             self.queryChanged.emit()
 
     # --- classes -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipscape.models.collection import Collection
+from clipscape.models.collection import Collection, all_rows
 from clipscape.models.zeroshot import unknown_label
 
 UNCLUSTERED = "unclustered"
@@ -42,8 +42,33 @@ class DerivedState:
         """What the images below the unknown threshold are called ("(unknown)" if a class is "unknown")."""
         return unknown_label(self.class_list.names)
 
+    def derive(self, name: str, key: tuple, compute):
+        """``compute()``, kept until an element of ``key`` is another object (or, for a frozenset,
+        another set): each view asks the same question after a change, and at 1M rows every
+        answer is a pass or two over N. The arrays kept are made read-only, so no caller can
+        change what the next one gets."""
+        memo = self.__dict__.setdefault("_memos", {})
+        found = memo.get(name)
+        if found is not None and len(found[0]) == len(key) and all(
+                a is b or (isinstance(a, frozenset) and a == b) for a, b in zip(found[0], key)):
+            return found[1]
+        value = compute()
+        for part in value if isinstance(value, tuple) else (value,):
+            if isinstance(part, np.ndarray):
+                part.flags.writeable = False
+        memo[name] = (key, value)
+        return value
+
+    def seed(self, name: str, key: tuple, value) -> None:
+        """What ``derive(name, key, …)`` is to return: a value a job computed off the GUI thread."""
+        self.derive(name, key, lambda: value)
+
     def legend_labels(self) -> tuple[list[str], np.ndarray, list[int | None]]:
         """(labels, per-row index into labels, palette slot per label) for the colour mode's legend."""
+        key = (self.collection, self.colour_mode, self.classification, self.cluster_ids, self.class_list)
+        return self.derive("legend_labels", key, self._legend_labels)
+
+    def _legend_labels(self) -> tuple[list[str], np.ndarray, list[int | None]]:
         n = len(self.collection) if self.collection is not None else 0
         if self.colour_mode == "class" and self.classification is not None:
             names = list(self.classification.classes)
@@ -66,10 +91,18 @@ class DerivedState:
                 for label, count, slot in zip(labels, counts, slots) if count or label in keep_all]
 
     def visible(self) -> np.ndarray:
-        """N bools: False for the images of hidden legend labels."""
+        """N bools (read-only): False for the images of hidden legend labels."""
         labels, of, _ = self.legend_labels()
+        return self.derive("visible", (of, self.hidden), lambda: self._visible(labels, of))
+
+    def _visible(self, labels: list[str], of: np.ndarray) -> np.ndarray:
         hidden = [i for i, label in enumerate(labels) if label in self.hidden]
         return ~np.isin(of, hidden) if hidden else np.ones(len(of), bool)
+
+    def all_visible(self) -> bool:
+        """Whether no image is hidden (one pass over N the first time after a change)."""
+        visible = self.visible()
+        return self.derive("all_visible", (visible,), lambda: bool(visible.all()))
 
     def dimmed(self) -> np.ndarray | None:
         """N bools: True for the images scoring below the dim threshold (None: nothing dimmed)."""
@@ -96,8 +129,11 @@ class DerivedState:
         """The rows the gallery lists, in order: the selection (or all), ranked, visible, filtered."""
         if self.collection is None:
             return np.zeros(0, np.intp)
-        order = self.rank if self.rank is not None else np.arange(len(self.collection))
-        keep = self.visible()
+        n = len(self.collection)
+        if self.all_visible() and not len(self.selection) and self.class_filter is None:
+            # everything, in rank order: the session's own (read-only) rank, or 0..N-1
+            return self.rank if self.rank is not None else all_rows(n)
+        keep = self.visible().copy()
         if len(self.selection):
             chosen = np.zeros(len(keep), bool)
             chosen[self.selection] = True
@@ -109,7 +145,9 @@ class DerivedState:
                 keep[:] = False
             else:
                 keep &= c.best == (-1 if unknown else c.classes.index(self.class_filter))
-        return order[keep[order]]
+        if self.rank is None:
+            return np.flatnonzero(keep)
+        return self.rank[keep[self.rank]]
 
     def describe_class(self, row: int) -> str | None:
         """"circle (0.93)", or "unknown (best guess: circle, 0.41)"; None without classes."""

@@ -20,6 +20,7 @@ import time
 from typing import Sequence
 
 import numpy as np
+from PySide6.QtCore import QTimer
 
 from clipscape.app import tasks
 from clipscape.app.session_derived import Query, same_image
@@ -66,6 +67,7 @@ class FolderJobs:
         if self.map_kind != "umap":   # none kept, or only the PCA preview of an unfinished one
             self._start_projection(collection)
         self._say(f"{len(collection):,} images as last opened; checking the folder for changes…", busy="index")
+        QTimer.singleShot(0, last.shown.set)   # the scan waits for this: after the slot and the paint it queued
 
     def _shows_snapshot(self) -> bool:
         """Whether the collection on screen came from the folder's snapshot and the index may update it."""

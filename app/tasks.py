@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import threading
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -86,13 +88,27 @@ def index_folder(job: Job, roots: Sequence[str], encoder, cache_dir: str | None,
             while True:
                 progress = next(gen)
                 if progress.stage == "reopen":
-                    yield LastOpened(progress.last, _saved_map(store.cache_dir, roots, encoder, progress.last))
+                    last = LastOpened(for_the_views(progress.last),
+                                      _saved_map(store.cache_dir, roots, encoder, progress.last))
+                    yield last
+                    if last.collection is not None:
+                        _wait_until_shown(job, last)
                     continue
                 yield dataclasses.replace(progress, skipped=list(progress.skipped))
         except StopIteration as stop:
-            return stop.value
+            return for_the_views(stop.value)
         finally:
             gen.close()
+
+
+def for_the_views(collection: Collection | None) -> Collection | None:
+    """``collection``, with what the views derive from its size alone made here in the worker
+    (models.collection.all_rows: the gallery's rows in their own order)."""
+    from clipscape.models.collection import all_rows
+
+    if collection is not None:
+        all_rows(len(collection))
+    return collection
 
 
 def _saved_map(cache_dir, roots: Sequence[str], encoder, collection: Collection | None):
@@ -101,7 +117,17 @@ def _saved_map(cache_dir, roots: Sequence[str], encoder, collection: Collection 
     if collection is None:
         return None
     saved = snapshots.load_map(cache_dir, snapshots.snapshot_key(encoder.key, list(roots)), collection.snapshot)
-    return saved if saved is not None and len(saved[0]) == len(collection) else None
+    return (for_the_map(saved[0]), saved[1]) if saved is not None and len(saved[0]) == len(collection) else None
+
+
+def for_the_map(coords: np.ndarray) -> np.ndarray:
+    """``coords`` as the map holds them (float32, contiguous), with the map's draw order made
+    here in the worker (models.level_of_detail.draw_order: ~60 ms at 1M kept off the GUI thread)."""
+    from clipscape.models.level_of_detail import draw_order
+
+    coords = np.ascontiguousarray(coords, np.float32)
+    draw_order(coords)
+    return coords
 
 
 def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | None) -> Collection:
@@ -116,10 +142,27 @@ def cached_collection(job: Job, roots: Sequence[str], encoder, cache_dir: str | 
 @dataclasses.dataclass(frozen=True)
 class LastOpened:
     """What the index job yields first: the folders' collection and map as last opened with this
-    model (models/snapshot.py), each None when there is none; the window shows them while it checks."""
+    model (models/snapshot.py), each None when there is none; the window shows them while it
+    checks, and sets ``shown`` once they are on screen (see _wait_until_shown)."""
 
     collection: Collection | None
     saved_map: tuple[np.ndarray, str] | None
+    shown: threading.Event = dataclasses.field(default_factory=threading.Event, compare=False, repr=False)
+
+
+SHOWN_WAIT_S = 5.0
+
+
+def _wait_until_shown(job: Job, last: LastOpened) -> None:
+    """The scan starts once the window has shown the snapshot (at most SHOWN_WAIT_S later).
+
+    Showing 1M rows costs the GUI thread ~0.1 s of numpy and Qt calls, and the scan is Python
+    that competes for the GIL and the cores: run side by side, that 0.1 s became a 0.7-1.1 s
+    stop of the window. One after the other, the map is on screen sooner and the scan later
+    by the same 0.1 s."""
+    deadline = time.monotonic() + SHOWN_WAIT_S
+    while not last.shown.wait(0.05) and time.monotonic() < deadline:
+        job.check()
 
 
 def sample_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
@@ -132,7 +175,7 @@ def sample_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
         model = store.model_id(encoder.key, encoder.identity, encoder.dim)
         paths, embeddings = store.sample_under(model, list(roots), SAMPLE_ROWS)
     job.check()
-    return (Collection(paths, embeddings, encoder.key), pca_2d(embeddings)) if paths else None
+    return (for_the_views(Collection(paths, embeddings, encoder.key)), for_the_map(pca_2d(embeddings))) if paths else None
 
 
 SAMPLE_ROWS = 20_000
@@ -156,6 +199,7 @@ def carry_over(job: Job, old: Collection, new: Collection, coords: np.ndarray | 
     from clipscape.models.projection import place_rest
 
     new_of_old = row_map(old, new)
+    for_the_views(new)
     if coords is None or len(coords) != len(old):
         return new_of_old, None
     kept = np.flatnonzero(new_of_old >= 0)
@@ -164,7 +208,7 @@ def carry_over(job: Job, old: Collection, new: Collection, coords: np.ndarray | 
     job.check()
     if not len(kept):
         return new_of_old, None
-    return new_of_old, place_rest(new.embeddings, new_of_old[kept], coords[kept])
+    return new_of_old, for_the_map(place_rest(new.embeddings, new_of_old[kept], coords[kept]))
 
 
 def open_embeddings(job: Job, source: str):
@@ -202,27 +246,28 @@ def preview_map(job: Job, roots: Sequence[str], encoder, cache_dir: str | None):
 
     collection = cached_collection(job, roots, encoder, cache_dir)
     job.check()
-    return collection, pca_2d(collection.embeddings)
+    return for_the_views(collection), for_the_map(pca_2d(collection.embeddings))
 
 
 def project(job: Job, embeddings: np.ndarray, seed: int = 0):
     """Yield the PCA map at once, then UMAP's (in the child process, reporting MapProgress)."""
     from clipscape.models.projection import pca_2d
 
-    yield ("pca", pca_2d(embeddings))
-    return umap_server().run(embeddings, seed=seed, check=job.check,
-                             progress=lambda stage, done, total: job.report(MapProgress(stage, done, total)))
+    yield ("pca", for_the_map(pca_2d(embeddings)))
+    return for_the_map(umap_server().run(embeddings, seed=seed, check=job.check,
+                       progress=lambda stage, done, total: job.report(MapProgress(stage, done, total))))
 
 
 def caption_scores(job: Job, encoder, collection: Collection, caption: str):
-    """(every image's cosine similarity to ``caption``, the rows best first); see _head_first."""
+    """(every image's cosine similarity to ``caption``, the rows best first, the map's colour bins of the
+    scores); see _head_first."""
     from clipscape.models.search import text_scores
 
     return (yield from _head_first(text_scores(collection, encoder, caption)))
 
 
 def image_scores(job: Job, collection: Collection, row: int):
-    """(every image's cosine similarity to image ``row``, the rows best first); see _head_first."""
+    """(every image's cosine similarity to image ``row``, the rows best first, the colour bins); see _head_first."""
     from clipscape.models.search import cosine_scores
 
     return (yield from _head_first(cosine_scores(collection.embeddings, collection.embeddings[row])))
@@ -236,12 +281,16 @@ def _head_first(scores: np.ndarray):
     """On a big collection, first yield (scores, a rank whose first RANK_HEAD rows are the best in
     order and the rest unordered), 30 ms at 1M, so the map and the gallery's first screen show
     the result at once; then return the full rank (0.2-0.35 s more at 1M while the window runs)."""
+    from clipscape.models.search import score_bins, score_range
+
+    bins = score_bins(scores, *score_range(scores))   # the map's colours (~50 ms at 1M), made here
+    bins.flags.writeable = False
     if len(scores) >= RANK_HEAD_FROM:
         head = np.argpartition(-scores, RANK_HEAD)
         top = head[:RANK_HEAD]
         head[:RANK_HEAD] = top[np.argsort(-scores[top], kind="stable")]
-        yield scores, head
-    return _ranked(scores)
+        yield scores, head, bins
+    return (*_ranked(scores), bins)
 
 
 def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -66,3 +66,24 @@ def similar(collection: Collection, index: int, top: int | None = None) -> list[
     """Images ranked by similarity to image ``index`` (itself left out)."""
     scores = cosine_scores(collection.embeddings, collection.embeddings[index])
     return top_hits(collection, scores, top, exclude=index)
+
+
+def score_range(scores: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite scores, (0, 0) when there are none."""
+    finite = np.isfinite(scores)
+    return (float(scores[finite].min()), float(scores[finite].max())) if finite.any() else (0.0, 0.0)
+
+
+def score_bins(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Each score's place between ``lo`` and ``hi`` in 256 steps (0-255; 128 for all when
+    ``hi <= lo``; 256 for NaN): the map colours a score by its bin (app/palette.py), and the
+    query job bins a million scores off the GUI thread."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    nan = np.isnan(values)
+    if not hi > lo:
+        idx = np.full(values.shape, 128, dtype=np.intp)
+    else:
+        t = (np.where(nan, lo, values) - lo) / (hi - lo)
+        idx = np.rint(np.clip(t, 0.0, 1.0) * 255).astype(np.intp)
+    idx[nan] = 256
+    return idx

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from clipscape.app import tasks
+from clipscape.app.palette import score_indices
 from clipscape.models import indexer
 from clipscape.models import snapshot as snapshots
 from clipscape.models.shapes_world import write_folder
@@ -49,6 +50,7 @@ def _first_visit(qtbot, settings, folder):
 
 def test_a_reopened_folder_shows_its_last_map_before_the_check_and_keeps_it(qtbot, settings, folder, gate,
                                                                               monkeypatch):
+    monkeypatch.setattr(tasks, "SHOWN_WAIT_S", 600)   # the check only starts once the window says it showed the snapshot
     gate.set()
     window, first, coords = _first_visit(qtbot, settings, folder)
     s = window.session
@@ -154,12 +156,15 @@ def test_a_big_collection_gets_the_best_rows_first_then_the_whole_order(monkeypa
     monkeypatch.setattr(tasks, "RANK_HEAD", 5)
     scores = np.random.default_rng(1).random(50).astype(np.float32)
     job = tasks._head_first(scores)
-    first, head = next(job)
+    first, head, bins = next(job)
     assert first is scores and sorted(head.tolist()) == list(range(50))
     assert head[:5].tolist() == np.argsort(-scores)[:5].tolist()
+    # the map's colour bins come with the scores, made in the worker, as the map would make them
+    np.testing.assert_array_equal(bins, score_indices(scores, float(scores.min()), float(scores.max())))
     with pytest.raises(StopIteration) as done:
         next(job)
     assert done.value.value[1].tolist() == np.argsort(-scores, kind="stable").tolist()
+    assert done.value.value[2] is bins
 
 
 def test_a_big_collection_leaves_the_objects_alive_then_to_gc_freeze(qtbot, tmp_path, monkeypatch):
@@ -177,3 +182,42 @@ def test_a_big_collection_leaves_the_objects_alive_then_to_gc_freeze(qtbot, tmp_
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_the_scan_waits_until_the_window_has_shown_the_snapshot(tmp_path, demo_encoder, monkeypatch):
+    """index_folder yields the snapshot, then holds the scan back until the window sets
+    ``shown`` (so that showing 1M rows and scanning do not fight over the GIL), and gives up
+    waiting after SHOWN_WAIT_S."""
+    folder = tmp_path / "photos"
+    write_folder(folder, n=6, seed=3, size=64)
+    cache = tmp_path / "cache"
+    index_folder(str(folder), demo_encoder, cache)             # leaves the folder's snapshot
+    scans = []
+    real = indexer.iter_scan
+    monkeypatch.setattr(indexer, "iter_scan", lambda *a, **k: scans.append(1) or real(*a, **k))
+
+    class Job:
+        def check(self):
+            pass
+
+    def drive(wait_s):
+        monkeypatch.setattr(tasks, "SHOWN_WAIT_S", wait_s)
+        gen = tasks.index_folder(Job(), [str(folder)], demo_encoder, str(cache), 8)
+        last = next(gen)
+        assert isinstance(last, tasks.LastOpened) and len(last.collection) == 6
+        step = threading.Thread(target=lambda: next(gen))
+        step.start()
+        return gen, last, step
+
+    gen, last, step = drive(30.0)
+    step.join(0.5)
+    assert step.is_alive() and not scans                     # held back
+    last.shown.set()
+    step.join(30)
+    assert not step.is_alive() and scans
+    gen.close()
+    scans.clear()
+    gen, last, step = drive(0.2)                             # nobody sets it: the scan starts anyway
+    step.join(30)
+    assert not step.is_alive() and scans
+    gen.close()

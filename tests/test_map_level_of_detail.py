@@ -73,6 +73,33 @@ def test_a_pick_is_the_views_eligible_points_in_priority_order_up_to_the_budget(
 
 
 # --------------------------------------------------------------------------- the map
+def test_a_draw_order_is_made_once_per_coordinate_array_and_the_job_makes_it():
+    """draw_order keeps the order of each coordinate array (the map's costs ~60 ms at 1M), so the
+    job that made the coordinates builds it in its worker and the map, on the GUI thread, finds it."""
+    from clipscape.app import tasks
+    from clipscape.models.level_of_detail import KEPT_ORDERS, draw_order
+
+    xy, _ = clustered(1_000)
+    coords = tasks.for_the_map(xy.astype(np.float64))       # as the map holds them, order made
+    assert coords.dtype == np.float32 and coords.flags.c_contiguous
+    order = draw_order(coords)
+    assert draw_order(coords) is order and draw_order(coords.copy()) is not order
+    np.testing.assert_array_equal(order.x, coords[order.order, 0])
+    others = [np.zeros((3, 2), np.float32) for _ in range(KEPT_ORDERS)]
+    for other in others:
+        draw_order(other)
+    assert draw_order(coords) is not order                   # pushed out by newer arrays, made again
+    assert not order.none.any() and order.every.all() and not order.none.flags.writeable
+    assert order.marked(np.zeros(0, np.intp)) is order.none and order.permuted(None, all_true=True) is order.every
+
+
+def test_the_map_takes_the_order_its_coordinates_came_with(big):
+    view, session, _ = big
+    from clipscape.models.level_of_detail import draw_order
+
+    assert view.detail._order is draw_order(session.coords)
+
+
 def _shown_map(qtbot, session, which, size, budgets=None):
     """A shown, fitted MapView of ``session`` (with these point budgets, if given); shut down after."""
     cache = ThumbnailCache(size=64)

@@ -166,6 +166,38 @@ def test_scores_top_k_colour_bar_and_dimming_in_every_mode(view, session):
     assert (view.point_colours()[:, 3] == 255).all()
 
 
+def test_score_colours_come_from_the_bins_the_query_job_made(view, session):
+    """The job hands over each score's colour bin with its result (app/tasks.py): the map uses
+    them, and works them out itself only when none came (gui_support.score sends none)."""
+    from clipscape.app.session import Query
+
+    scores = np.linspace(-1.0, 1.0, 25, dtype=np.float32)
+    session._set_query(Query("text", "made elsewhere"))
+    bins = np.full(25, 255, np.intp)                   # every image in the top colour, on purpose
+    session._on_scores(session.query, (scores, np.argsort(-scores), bins))
+    assert (view.point_colours()[:, :3] == score_lut()[255, :3]).all()
+    score(session, scores.copy(), "made here")         # no bins: the map makes them from the scores
+    np.testing.assert_array_equal(view.point_colours()[:, :3], score_colours(scores, -1.0, 1.0)[:, :3])
+
+
+def test_the_score_colours_are_drawn_into_the_atlas_before_the_first_caption(qtbot, view, session):
+    """In idle passes after the first map, so that the first caption (and the first dimming)
+    draws no symbol on the GUI thread."""
+    from clipscape.app.map.colours import with_faded
+    from clipscape.app.palette import score_table
+
+    colours = len({id(b) for b in view._brushes.brushes(with_faded(score_table()))})   # ~2 × 257
+    qtbot.waitUntil(lambda: min(len(view._scatter.fragmentAtlas), len(view._sel_item.fragmentAtlas)) >= colours,
+                    timeout=10_000)
+    before = [len(view._scatter.fragmentAtlas), len(view._sel_item.fragmentAtlas)]
+    score(session, np.linspace(-1.0, 1.0, 25, dtype=np.float32))
+    session.set_dim_threshold(0.0)
+    session.set_selection([1, 2, 3])
+    view.plot_widget().grab()
+    # (the top-k rings are their own small item: ten symbols at most)
+    assert [len(view._scatter.fragmentAtlas), len(view._sel_item.fragmentAtlas)] == before
+
+
 def test_score_colours_without_a_query_explain_themselves(view, session):
     session.set_colour_mode("score")
     assert "type a caption" in view.hint_text()

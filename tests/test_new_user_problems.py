@@ -124,7 +124,7 @@ def test_4_the_skipped_files_leave_the_gallery_its_size_and_captions(qtbot, wind
     row = window.session.collection.paths.index(os.path.join(folder, "wide.jpg"))
     cache = window.gallery.model._thumbnails
     qtbot.waitUntil(lambda: cache.get(os.path.join(folder, "wide.jpg")) is not None, timeout=TIMEOUT)
-    pixmap = window.gallery.model.data(window.gallery.model.index(window.gallery.model.position_of(row)),
+    pixmap = window.gallery.model.data(window.gallery.model.index(window.gallery.model.position_of(row), 0),
                                        Qt.ItemDataRole.DecorationRole)
     assert pixmap.width() == icon.width() and pixmap.height() < pixmap.width()   # landscape, not squashed
 
@@ -137,7 +137,7 @@ def test_5_a_name_that_is_not_utf8_gets_its_thumbnail_preview_and_escaped_name(q
     path = os.path.join(folder, UNDECODABLE)
     row = s.collection.paths.index(path)
     model = window.gallery.model
-    index = model.index(model.position_of(row))
+    index = model.index(model.position_of(row), 0)
     assert model.data(index, Qt.ItemDataRole.DisplayRole).split("\n")[0] == "caf\\xe9 \\xff.jpg"
     qtbot.waitUntil(lambda: model._thumbnails.get(path) is not None, timeout=TIMEOUT)
     assert not model._thumbnails.error(path)
@@ -239,7 +239,7 @@ def test_10_click_previews_esc_clears_reveal_failure_says_so_export_adds_csv(qtb
     folder = photo_folder(tmp_path)
     open_folder(qtbot, window, folder)
     view = window.gallery.view
-    index = view.model().index(2)
+    index = view.model().index(2, 0)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center())
     assert s.previewed == window.gallery.rows()[2] and window.preview.isVisible()
 

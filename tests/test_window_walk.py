@@ -124,7 +124,7 @@ class Walk:
         rows = self.w.gallery.rows()
         if rows:
             view = self.w.gallery.view
-            index = view.model().index(self.rng.randrange(min(len(rows), 6)))
+            index = view.model().index(self.rng.randrange(min(len(rows), 6)), 0)
             view.scrollTo(index)
             self.qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center())
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipscape.app.palette import PLAIN_COLOUR, score_indices, score_table, slot_colour
+from clipscape.app.palette import PLAIN_COLOUR, score_indices, score_range, score_table, slot_colour
+
+__all__ = ["DIM_ALPHA", "indexed_colours", "point_colours", "score_range", "with_faded"]
 
 DIM_ALPHA = 40
 
@@ -24,17 +26,24 @@ def indexed_colours(session) -> tuple[np.ndarray, np.ndarray]:
         table = np.array([slot_colour(s).getRgb() for s in slots], dtype=np.uint8).reshape(-1, 4)
         index = np.asarray(of, np.intp)
     elif session.colour_mode == "score" and session.scores is not None:
-        lo, hi = score_range(session.scores)
-        table, index = score_table(), score_indices(session.scores, lo, hi)
+        scores = session.scores
+        # the query job computes these with its result (app/tasks.py, score_bins); else here
+        table, index = score_table(), session.derive("score_bins", (scores,),
+                                                     lambda: score_indices(scores, *score_range(scores)))
     else:
         table, index = np.array([PLAIN_COLOUR.getRgb()], np.uint8), np.zeros(n, np.intp)
     dim = session.dimmed()
     if dim is not None:
-        faded = table.copy()
-        faded[:, 3] = np.minimum(faded[:, 3], DIM_ALPHA)
         index = index + len(table) * dim
-        table = np.concatenate([table, faded])
+        table = with_faded(table)
     return table, index
+
+
+def with_faded(table: np.ndarray) -> np.ndarray:
+    """``table`` and under it its faded copy, the colours of the dimmed points."""
+    faded = table.copy()
+    faded[:, 3] = np.minimum(faded[:, 3], DIM_ALPHA)
+    return np.concatenate([table, faded])
 
 
 def point_colours(session) -> np.ndarray:
@@ -43,7 +52,3 @@ def point_colours(session) -> np.ndarray:
     return table[index]
 
 
-def score_range(scores: np.ndarray) -> tuple[float, float]:
-    """(min, max) of the finite scores, (0, 0) when there are none."""
-    finite = np.isfinite(scores)
-    return (float(scores[finite].min()), float(scores[finite].max())) if finite.any() else (0.0, 0.0)

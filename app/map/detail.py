@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
-from clipscape.models.level_of_detail import DrawOrder, Pick, Rect
+from clipscape.models.level_of_detail import DrawOrder, Pick, Rect, draw_order
 
 BUDGET = 25_000            # points drawn in the view at most, selected ones included
 SELECTED_BUDGET = 16_000   # selected points drawn in the view at most
@@ -79,10 +79,9 @@ class LevelOfDetail(QObject):
     def set_points(self, coords: np.ndarray, paths: list[str]) -> None:
         """New coordinates (all N, float32 N×2) and each row's image path."""
         self._coords, self._paths = coords, paths
-        self._order = DrawOrder(coords)
-        self._selected_p = np.zeros(len(coords), bool)
-        self._visible = np.ones(len(coords), bool)
-        self._visible_p = np.ones(len(coords), bool)
+        self._order = draw_order(coords)   # made by the job that computed ``coords``, as a rule
+        self._selected_p = self._order.none
+        self._visible = self._visible_p = self._order.every
         self._index = np.zeros(len(coords), np.intp)
         self._main = self._sel = None
         self._drawn = (None, None)
@@ -92,9 +91,11 @@ class LevelOfDetail(QObject):
         """Each row's colour (``palette[index]``, RGBA ``table[index]``) and whether it is shown;
         drawn at the next ``refresh``."""
         self._table, self._palette, self._index = table, palette, index
-        if len(visible) != len(self._visible) or not np.array_equal(visible, self._visible):
-            self._visible = np.asarray(visible, bool).copy()
-            self._visible_p = self._order.permuted(self._visible)
+        if visible is not self._visible and (len(visible) != len(self._visible)
+                                             or not np.array_equal(visible, self._visible)):
+            self._visible = np.asarray(visible, bool)   # the session's (read-only) mask
+            every = len(self._visible) == self._order.n and bool(self._visible.all())
+            self._visible_p = self._order.permuted(self._visible, all_true=every)
 
     def set_selection(self, rows: np.ndarray, refresh: bool = True) -> None:
         """The selected rows (the overlay draws them, the plain layer leaves them out)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QBrush, QColor
 
 
@@ -82,6 +83,24 @@ class FastScatter(pg.ScatterPlotItem):
         styles = [(self.opts["symbol"], self.opts["size"], self.opts["pen"], b) for b in palette]
         rects = self.fragmentAtlas[styles]
         return np.array([tuple(r) for r in rects], dtype=_rect_view(self.data[:0]).dtype).reshape(-1, 4)
+
+    def warm_atlas(self, palette: list[QBrush], per_pass: int = 32, interval_ms: int = 15) -> None:
+        """Draw these brushes' symbols into the symbol atlas ahead of need, ``per_pass`` brushes an
+        event-loop pass (a few ms each): the first caption would otherwise draw the 257 score
+        colours (and a dim threshold their 257 faded ones) at once, 30-60 ms of the GUI thread."""
+        left = list(palette)
+
+        def step() -> None:
+            chunk, left[:] = left[:per_pass], left[per_pass:]
+            try:
+                self._atlas_rects(chunk)
+            except (AttributeError, KeyError, TypeError, ValueError, RuntimeError):
+                return   # not the pyqtgraph this was written for, or the item is gone
+            if left:
+                QTimer.singleShot(interval_ms, step)
+
+        if left:
+            QTimer.singleShot(interval_ms, step)
 
     def _changed(self) -> None:
         update_sizes = getattr(self, "_updateMaxSpotSizes", None)

@@ -17,14 +17,14 @@ from PySide6.QtCore import QPoint, QPointF, QRectF
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from clipscape.app.map.colours import indexed_colours, score_range
+from clipscape.app.map.colours import indexed_colours, score_range, with_faded
 from clipscape.app.map.detail import LevelOfDetail
 from clipscape.app.map.legend import Legend
 from clipscape.app.map.mouse import TOOLS, PlotMouse
 from clipscape.app.map.overlays import ColourBar, HoverCard
 from clipscape.app.map.scatter import BrushCache, FastScatter
 from clipscape.app.map.thumbs_layer import ThumbLayer
-from clipscape.app.palette import PLAIN_COLOUR
+from clipscape.app.palette import PLAIN_COLOUR, score_table
 from clipscape.models.display import printable_name
 from clipscape.models.geometry import points_in_polygon, points_in_rect
 
@@ -52,6 +52,7 @@ class MapView(QWidget):
         self._hovered = -1
         self._hover_pos = QPoint(0, 0)   # where the card goes (this widget's coordinates)
         self._brushes = BrushCache()
+        self._warmed = False   # the score colours are in the point layers' symbol atlases
         self._build()
         self.mouse = PlotMouse(self)
         s = session
@@ -157,6 +158,11 @@ class MapView(QWidget):
         self.detail.set_points(self._coords, s.collection.paths if s.collection is not None and len(s.collection) == n else [])
         self._fit()
         self._recolour()
+        if n and not self._warmed:   # once per window: the score colours' symbols, in idle passes
+            self._warmed = True
+            palette = self._brushes.brushes(with_faded(score_table()))
+            for item in (self._scatter, self._sel_item):
+                item.warm_atlas(palette)
 
     def _recolour(self) -> None:
         """Colours, hidden points, top-k rings, legend, colour bar and hint from the session."""

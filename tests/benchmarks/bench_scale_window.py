@@ -122,11 +122,14 @@ def child(root: Path, cache: Path, mode: str) -> None:
     wait(lambda: s.encoder is not None)
     base_mb = _rss_mb(peak=False)
     gaps: list[float] = []
+    stalls: list[tuple[float, float]] = []   # (seconds after open when it began, ms) of stops over 50 ms
     last = [time.perf_counter()]
 
     def tick() -> None:
         now = time.perf_counter()
         gaps.append(max(0.0, (now - last[0]) * 1000 - TICK_MS))
+        if gaps[-1] > 50:
+            stalls.append((round(last[0] - t0, 3), round(gaps[-1])))
         last[0] = now
 
     timer = QTimer(timerType=Qt.PreciseTimer, interval=TICK_MS)
@@ -155,6 +158,7 @@ def child(root: Path, cache: Path, mode: str) -> None:
         wait(lambda: time.perf_counter() > end)
     timer.stop()
     result["stall_ms"] = max(gaps) if gaps else 0.0
+    result["stalls"] = stalls
     result["peak_mb"] = _rss_mb(peak=True)
     for name in s.jobs.running():
         s.jobs.cancel(name)
