@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import platformdirs
 
+from clipscape.models.collection import CHUNK, drop
 from clipscape.models.display import printable
 from clipscape.models.store_errors import CacheError, cache_error, damaged, folder_error, translated
 
@@ -336,8 +337,7 @@ class EmbeddingStore:
         top = self._conn.execute("SELECT max(rowid) FROM embeddings").fetchone()[0] or 0
         stride = max(1, top // max(1, int(n)))
         rows = [r for r in self._rows_under(model_id, roots, "vector", f"rowid % {stride} = 0") if len(r[1]) == size]
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim)
-        return [os.fsdecode(r[0]) for r in rows], vectors.astype(np.float32)
+        return [os.fsdecode(r[0]) for r in rows], _stacked([r[1] for r in rows], dim)
 
     @translated
     def count_under(self, model_id: int, root: str) -> int:
@@ -366,7 +366,10 @@ class EmbeddingStore:
         """
         dim = self._dim(model_id)
         if under is not None:
-            vectors = dict(self._rows_under(model_id, under, "vector"))
+            rows = self._rows_under(model_id, under, "vector")
+            vectors: dict[bytes, bytes] = {}
+            for start in range(0, len(rows), CHUNK):   # dict(rows) would be one long hold of the GIL
+                vectors.update(rows[start:start + CHUNK])
             positions, blobs = [], []
             fsencode = os.fsencode
             for i, path in enumerate(paths):
@@ -374,10 +377,10 @@ class EmbeddingStore:
                 if blob is not None:
                     positions.append(i)
                     blobs.append(blob)
-            del vectors
+            del vectors   # the rows still hold its keys: nothing is freed here ...
+            drop(rows)    # ... but here, in steps
             self._check_lengths([paths[i] for i in positions], blobs, dim)
-            flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
-            return positions, flat.reshape(len(blobs), dim).astype(np.float32)
+            return positions, _stacked(blobs, dim)
         rows = ((i, os.fsencode(p), None, None) for i, p in enumerate(paths))
         with self._probe(rows) as conn:
             found = conn.execute(
@@ -388,8 +391,7 @@ class EmbeddingStore:
         positions = [idx for idx, _ in found]
         blobs = [blob for _, blob in found]
         self._check_lengths([paths[i] for i in positions], blobs, dim)  # before decoding
-        flat = np.frombuffer(b"".join(blobs), dtype=VECTOR_DTYPE)
-        return positions, flat.reshape(len(blobs), dim).astype(np.float32)
+        return positions, _stacked(blobs, dim)
 
     def _check_lengths(self, paths: Sequence[str], blobs: Sequence[bytes], dim: int) -> None:
         """CacheError naming the rows whose stored vector is not dim float32s long."""
@@ -598,3 +600,16 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass  # the error that got us here is the one to report
+
+
+def _stacked(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    """The stored vectors as one float32 len(blobs)×dim array, filled ``CHUNK`` rows a step.
+
+    One ``b"".join`` of 1M blobs and its float32 copy are two C calls over 256 MB (512-d) that
+    hold the GIL for as long, a fraction of a second each with the fresh pages they write; the
+    window's GUI thread waits for them. In steps, it can run in between."""
+    out = np.empty((len(blobs), dim), np.float32)
+    for start in range(0, len(blobs), CHUNK):
+        part = blobs[start:start + CHUNK]
+        out[start:start + len(part)] = np.frombuffer(b"".join(part), dtype=VECTOR_DTYPE).reshape(len(part), dim)
+    return out

@@ -65,7 +65,9 @@ class UmapProcess:
         """
         with self._lock:
             self._start(warm_up=False)
-            self._conn.send(("umap", np.ascontiguousarray(embeddings, dtype=np.float32), seed))
+            data = np.ascontiguousarray(embeddings, dtype=np.float32)
+            self._conn.send(("umap", data.shape, seed))
+            _send_array(self._conn, data)
             try:
                 return self._receive(progress, check)
             except UmapProcessError:  # the run failed, or the child died; a live child is fine
@@ -140,8 +142,31 @@ class _Cancelled(Exception):
     pass
 
 
+PAYLOAD_CHUNK = 1 << 22   # bytes of the embeddings per pipe message
+
+
+def _send_array(conn, data: np.ndarray) -> None:
+    """Send a float32 array's bytes as raw messages of PAYLOAD_CHUNK bytes.
+
+    Pickled whole, 1M×64 embeddings were one 0.34 s C call holding the GIL (the window stopped for
+    as long); raw chunks are written by os.write, which lets the GIL go."""
+    view = memoryview(data.reshape(-1).view(np.uint8))
+    for start in range(0, len(view), PAYLOAD_CHUNK):
+        conn.send_bytes(view[start:start + PAYLOAD_CHUNK])
+
+
+def _receive_array(conn, shape: tuple[int, ...]) -> np.ndarray:
+    """The array ``_send_array`` sent, read into place."""
+    data = np.empty(shape, np.float32)
+    view, start = memoryview(data.reshape(-1).view(np.uint8)), 0
+    while start < len(view):
+        start += conn.recv_bytes_into(view[start:])
+    return data
+
+
 def _serve(conn, cancel) -> None:
-    """The child's loop: answer ("warm-up" | "umap", embeddings, seed) requests until the pipe closes.
+    """The child's loop: answer ("warm-up", None, None) and ("umap", shape, seed) requests (the
+    embeddings follow the latter as raw chunks, see _send_array) until the pipe closes.
 
     ``cancel`` (an Event the parent sets) stops a run at its next progress report.
     """
@@ -152,7 +177,8 @@ def _serve(conn, cancel) -> None:
 
     while True:
         try:
-            kind, embeddings, seed = conn.recv()
+            kind, shape, seed = conn.recv()
+            embeddings = _receive_array(conn, shape) if kind == "umap" else None
         except (EOFError, OSError):
             return
         try:

@@ -444,6 +444,22 @@ def test_load_found_reports_positions_and_skips_missing(store, model):
         store.load(model, ["/photos/a.jpg", "/photos/b.jpg", "/photos/c.jpg"])
 
 
+def test_rows_read_under_a_folder_are_stacked_in_steps_and_come_back_whole(store, model, monkeypatch):
+    """load_found(under=) and sample_under build their dictionary and their array a few rows a
+    step (so a worker lets the window's GUI thread in); what they return is the same."""
+    import clipscape.models.store as store_module
+
+    monkeypatch.setattr(store_module, "CHUNK", 2)
+    names = [f"{i}.jpg" for i in range(7)]
+    store.add_batch(model, files(names), vectors(7))
+    asked = [f"/photos/{n}" for n in reversed(names)] + ["/photos/missing.jpg"]
+    found, emb = store.load_found(model, asked, under=["/photos"])
+    assert found == list(range(7))
+    np.testing.assert_array_equal(emb, vectors(7)[::-1])
+    paths, sample = store.sample_under(model, ["/photos"], 100)
+    np.testing.assert_array_equal(sample, vectors(7)[[names.index(os.path.basename(p)) for p in paths]])
+
+
 def test_known_model_needs_no_write_lock(tmp_path, monkeypatch):
     import clipscape.models.store as store_module
 

@@ -32,6 +32,17 @@ def test_same_map_as_in_process_with_progress(server):
     assert seen[0][0] == "neighbours" and seen[-1][0] == "layout" and seen[-1][1] == seen[-1][2]
 
 
+def test_the_embeddings_go_over_in_raw_chunks_and_arrive_whole(server, monkeypatch):
+    """Sent as many raw messages (not one pickle that holds the GIL): the same map all the same."""
+    from clipscape.models import umap_process
+
+    monkeypatch.setattr(umap_process, "PAYLOAD_CHUNK", 1000)   # 60×16 float32: 4 messages, the last short
+    assert np.array_equal(server.run(points(), seed=0), umap_2d(points(), seed=0))
+    conn_a, conn_b = __import__("multiprocessing").Pipe()
+    umap_process._send_array(conn_a, np.zeros((0, 16), np.float32))
+    assert umap_process._receive_array(conn_b, (0, 16)).shape == (0, 16)
+
+
 def test_cancel_at_an_epoch_keeps_the_warm_child(server):
     pid = server._proc.pid
     seen = []
