@@ -384,6 +384,11 @@ def test_wrong_length_vector_is_reported_and_re_encoded(store, model):
     with pytest.raises(CacheError, match="damaged") as info:  # was: ValueError: buffer size must be …
         store.load(model, ["/photos/a.jpg", "/photos/b.jpg"])
     assert "/photos/b.jpg" in one_line(info.value) and str(store.path) in str(info.value)
+    for under in (None, ["/photos"]):   # the whole-folder read says the same
+        with pytest.raises(CacheError, match="damaged") as info:
+            store.load_found(model, ["/photos/a.jpg", "/photos/b.jpg"], under=under)
+        assert "/photos/b.jpg" in one_line(info.value)
+    assert store.load_found(model, ["/photos/a.jpg"], under=["/photos"])[0] == [0]   # only the rows asked for count
     cached, todo = store.partition(model, batch)
     assert [f.path for f in todo] == ["/photos/b.jpg"]  # the next encode replaces the damaged row
     store.add_batch(model, todo, vectors(1, seed=3))
