@@ -226,8 +226,8 @@ class EmbeddingStore:
         dim = self._dim(model_id)
         if under is not None:
             length = dim * VECTOR_DTYPE.itemsize
-            known = {path: (size, mtime) for path, size, mtime, n in
-                     self._rows_under(model_id, under, "size, mtime_ns, length(vector)") if n == length}
+            known = {path: (size, mtime) for rows in self._chunks_under(model_id, under, "size, mtime_ns, length(vector)")
+                     for path, size, mtime, n in rows if n == length}   # read in chunks: no list of every row
             cached, todo = [], []
             fsencode = os.fsencode
             look = known.get if unseen is None else known.pop
