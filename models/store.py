@@ -407,14 +407,15 @@ class EmbeddingStore:
         found = np.flatnonzero(have)
         return found.tolist(), out if len(found) == len(paths) else out[found]
 
-    def _chunks_under(self, model_id: int, roots: Sequence[str], columns: str) -> Iterator[list[tuple]]:
-        """What ``_rows_under`` reads, as lists of at most ``CHUNK`` rows, in one transaction."""
+    def _chunks_under(self, model_id: int, roots: Sequence[str], columns: str, where: str = "1") -> Iterator[list[tuple]]:
+        """(path, *columns) of this model's rows at or under each of ``roots`` (and ``where``), as
+        lists of at most ``CHUNK`` rows, read in one transaction."""
         self._conn.execute("BEGIN")  # one snapshot for all the roots
         try:
             for root in roots:
                 exact, prefix = _folder_prefix(root)
                 cursor = self._conn.execute(
-                    f"SELECT path, {columns} FROM embeddings WHERE model_id = ? AND path >= ? AND path < ?",
+                    f"SELECT path, {columns} FROM embeddings WHERE model_id = ? AND path >= ? AND path < ? AND {where}",
                     (model_id, exact, _range_end(prefix)))
                 while rows := cursor.fetchmany(CHUNK):
                     yield [r for r in rows if r[0] == exact or r[0].startswith(prefix)]
@@ -567,18 +568,7 @@ class EmbeddingStore:
 
     def _rows_under(self, model_id: int, roots: Sequence[str], columns: str, where: str = "1") -> list[tuple]:
         """(path, *columns) of this model's rows at or under each of ``roots`` (and ``where``), read in one transaction."""
-        out: list[tuple] = []
-        self._conn.execute("BEGIN")  # one snapshot for all the roots
-        try:
-            for root in roots:
-                exact, prefix = _folder_prefix(root)
-                rows = self._conn.execute(
-                    f"SELECT path, {columns} FROM embeddings WHERE model_id = ? AND path >= ? AND path < ? AND {where}",
-                    (model_id, exact, _range_end(prefix))).fetchall()
-                out.extend(r for r in rows if r[0] == exact or r[0].startswith(prefix))
-        finally:
-            _rollback(self._conn)
-        return out
+        return [row for rows in self._chunks_under(model_id, roots, columns, where) for row in rows]
 
     def _dim(self, model_id: int) -> int:
         """Embedding dim of a model row; ValueError for an id this cache does not know."""
