@@ -64,7 +64,20 @@ def load_model(job: Job, model: str, pretrained: str | None, device: str = "auto
             job.report(Download(int(self.n), int(self.total or 0)))
             return shown
 
-    return load_encoder(ModelSpec.parse(model, pretrained), device=device, tqdm_class=_Progress)
+    encoder = load_encoder(ModelSpec.parse(model, pretrained), device=device, tqdm_class=_Progress)
+    job.check()
+    _warm_text_tower(encoder)
+    return encoder
+
+
+def _warm_text_tower(encoder) -> None:
+    """One caption through the text tower, here in the worker: a process's first forward pass
+    sets torch up (~100 ms on this machine's CPU for the demo model), and the user's first
+    caption would otherwise wait for it. Best effort: a model that cannot encode text says so later."""
+    try:
+        encoder.encode_texts(["a photo"])
+    except Exception:  # noqa: BLE001 - the real caption reports any failure
+        pass
 
 
 class _Discard:

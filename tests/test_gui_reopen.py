@@ -221,3 +221,22 @@ def test_the_scan_waits_until_the_window_has_shown_the_snapshot(tmp_path, demo_e
     step.join(30)
     assert not step.is_alive() and scans
     gen.close()
+
+
+def test_the_model_job_runs_the_text_tower_once_so_the_first_caption_does_not(monkeypatch):
+    """A process's first forward pass sets torch up; the model job pays it in its worker."""
+    from clipscape.models import encoder as encoder_module
+
+    calls = []
+    real = encoder_module.Encoder.encode_texts
+    monkeypatch.setattr(encoder_module.Encoder, "encode_texts", lambda self, texts, *a, **k: calls.append(list(texts)) or real(self, texts, *a, **k))
+
+    class Job:
+        def check(self):
+            pass
+
+        def report(self, value, force=False):
+            pass
+
+    encoder = tasks.load_model(Job(), "demo", None, "cpu")
+    assert calls == [["a photo"]] and encoder.encode_texts(["a red circle"]).shape[0] == 1
