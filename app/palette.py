@@ -9,8 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
-from clipscape.models.search import score_bins as score_indices  # noqa: F401 (re-exported: each score's row in score_table())
-from clipscape.models.search import score_range  # noqa: F401 (re-exported)
+from clipscape.models.search import score_bins
 
 # matplotlib's tab10, then the lighter half of tab20. The greys of both are left out so that no
 # class can be mistaken for UNKNOWN_COLOUR. 18 colours; class_colours cycles beyond that.
@@ -63,7 +62,7 @@ def score_colours(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     equal) every value gets the middle colour. At most 256 distinct colours come out, which keeps
     the map's brush cache small.
     """
-    return score_table()[score_indices(values, lo, hi)]
+    return score_table()[score_bins(values, lo, hi)]
 
 
 def score_table() -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clipscape.app import tasks
-from clipscape.app.palette import score_indices
+from clipscape.models.search import score_bins
 from clipscape.models import indexer
 from clipscape.models import snapshot as snapshots
 from clipscape.models.shapes_world import write_folder
@@ -160,7 +160,7 @@ def test_a_big_collection_gets_the_best_rows_first_then_the_whole_order(monkeypa
     assert first is scores and sorted(head.tolist()) == list(range(50))
     assert head[:5].tolist() == np.argsort(-scores)[:5].tolist()
     # the map's colour bins come with the scores, made in the worker, as the map would make them
-    np.testing.assert_array_equal(bins, score_indices(scores, float(scores.min()), float(scores.max())))
+    np.testing.assert_array_equal(bins, score_bins(scores, float(scores.min()), float(scores.max())))
     with pytest.raises(StopIteration) as done:
         next(job)
     assert done.value.value[1].tolist() == np.argsort(-scores, kind="stable").tolist()

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from clipscape.app.palette import PLAIN_COLOUR, score_indices, score_range, score_table, slot_colour
-
-__all__ = ["DIM_ALPHA", "indexed_colours", "point_colours", "score_range", "with_faded"]
+from clipscape.app.palette import PLAIN_COLOUR, score_table, slot_colour
+from clipscape.models.search import score_bins, score_range
 
 DIM_ALPHA = 40
 
@@ -29,7 +28,7 @@ def indexed_colours(session) -> tuple[np.ndarray, np.ndarray]:
         scores = session.scores
         # the query job computes these with its result (app/tasks.py, score_bins); else here
         table, index = score_table(), session.derive("score_bins", (scores,),
-                                                     lambda: score_indices(scores, *score_range(scores)))
+                                                     lambda: score_bins(scores, *score_range(scores)))
     else:
         table, index = np.array([PLAIN_COLOUR.getRgb()], np.uint8), np.zeros(n, np.intp)
     dim = session.dimmed()

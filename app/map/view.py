@@ -17,7 +17,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from clipscape.app.map.colours import indexed_colours, score_range, with_faded
+from clipscape.app.map.colours import indexed_colours, with_faded
 from clipscape.app.map.detail import LevelOfDetail
 from clipscape.app.map.legend import Legend
 from clipscape.app.map.mouse import TOOLS, PlotMouse
@@ -27,6 +27,7 @@ from clipscape.app.map.thumbs_layer import ThumbLayer
 from clipscape.app.palette import PLAIN_COLOUR, score_table
 from clipscape.models.display import printable_name
 from clipscape.models.geometry import points_in_polygon, points_in_rect
+from clipscape.models.search import score_range
 
 POINT_SIZE = 7
 TOP_K_SIZE = 13
