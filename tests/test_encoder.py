@@ -71,6 +71,22 @@ def test_demo_model_identity_and_texts(demo_encoder):
     assert np.allclose(np.linalg.norm(texts, axis=1), 1, atol=1e-5)
 
 
+def test_one_caption_runs_on_one_torch_thread_and_the_setting_comes_back(demo_encoder, monkeypatch):
+    """A caption's tiny ops on two threads stall when the window's threads hold a core; a
+    prompt ensemble (many texts) keeps every thread. Same vectors either way."""
+    import torch
+
+    torch.set_num_threads(2)
+    seen = []
+    real = demo_encoder.model.encode_text
+    monkeypatch.setattr(demo_encoder.model, "encode_text",
+                        lambda tokens: (seen.append(torch.get_num_threads()), real(tokens))[1])
+    one = demo_encoder.encode_texts(["a red circle"])
+    two = demo_encoder.encode_texts(["a red circle", "a blue square"])
+    assert seen == [1, 2] and torch.get_num_threads() == 2
+    assert np.allclose(one[0], two[0], atol=1e-5)
+
+
 def _arch_config(name: str, tmp_path: Path) -> None:
     """Register the demo architecture under ``name`` the way open_clip's own tests do."""
     cfg = json.loads((DEMO_DIR / "open_clip_config.json").read_text())
