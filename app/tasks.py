@@ -67,6 +67,7 @@ def load_model(job: Job, model: str, pretrained: str | None, device: str = "auto
     encoder = load_encoder(ModelSpec.parse(model, pretrained), device=device, tqdm_class=_Progress)
     job.check()
     _warm_text_tower(encoder)
+    import numpy.ma  # noqa: F401 - np.unique and np.isin import it on first use (20-40 ms): here, not in a view
     return encoder
 
 
