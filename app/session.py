@@ -226,11 +226,13 @@ class Session(DerivedState, FolderJobs, FileJobs, DatasetJobs, QObject):
                         succeeded=lambda r: self._on_scores(q, r), failed=self._failed("Search failed"))
 
     def _on_scores(self, query: Query, result) -> None:
-        """``result``: (scores, rank), and the scores' colour bins when the job made them."""
+        """``result``: (scores, rank), and from the query job also the scores' colour bins and
+        their (lowest, highest), made off the GUI thread."""
         if query == self.query:
             self.scores, self.rank = result[0], result[1]
             if len(result) > 2:
                 self.seed("score_bins", (self.scores,), result[2])
+                self.seed("score_range", (self.scores,), result[3])
             self.queryChanged.emit()
 
     # --- classes -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clipscape.models.collection import Collection, all_rows
+from clipscape.models.search import score_range
 from clipscape.models.zeroshot import unknown_label
 
 UNCLUSTERED = "unclustered"
@@ -103,6 +104,12 @@ class DerivedState:
         """Whether no image is hidden (one pass over N the first time after a change)."""
         visible = self.visible()
         return self.derive("all_visible", (visible,), lambda: bool(visible.all()))
+
+    def score_range(self) -> tuple[float, float]:
+        """(lowest, highest) finite score, which the colour bar shows and the score colours span;
+        the query job seeds it, so a recolour does not pass over N scores for two numbers."""
+        scores = self.scores
+        return self.derive("score_range", (scores,), lambda: score_range(scores)) if scores is not None else (0.0, 0.0)
 
     def dimmed(self) -> np.ndarray | None:
         """N bools: True for the images scoring below the dim threshold (None: nothing dimmed)."""

@@ -274,14 +274,15 @@ def project(job: Job, embeddings: np.ndarray, seed: int = 0):
 
 def caption_scores(job: Job, encoder, collection: Collection, caption: str):
     """(every image's cosine similarity to ``caption``, the rows best first, the map's colour bins of the
-    scores); see _head_first."""
+    scores, their (lowest, highest)); see _head_first."""
     from clipscape.models.search import text_scores
 
     return (yield from _head_first(text_scores(collection, encoder, caption)))
 
 
 def image_scores(job: Job, collection: Collection, row: int):
-    """(every image's cosine similarity to image ``row``, the rows best first, the colour bins); see _head_first."""
+    """(every image's cosine similarity to image ``row``, the rows best first, the colour bins, the
+    scores' (lowest, highest)); see _head_first."""
     from clipscape.models.search import cosine_scores
 
     return (yield from _head_first(cosine_scores(collection.embeddings, collection.embeddings[row])))
@@ -293,18 +294,17 @@ RANK_HEAD_FROM = 100_000  # collections at least this big get the head first
 
 def _head_first(scores: np.ndarray):
     """On a big collection, first yield (scores, a rank whose first RANK_HEAD rows are the best in
-    order and the rest unordered), 30 ms at 1M, so the map and the gallery's first screen show
-    the result at once; then return the full rank (0.2-0.35 s more at 1M while the window runs)."""
-    from clipscape.models.search import score_bins, score_range
+    order, models.search.head_ranked, 3 ms at 1M), so the map and the gallery's first screen show
+    the result at once; then return the full rank (0.2-0.35 s more at 1M while the window runs).
+    The scores' colour bins and range come with both."""
+    from clipscape.models.search import head_ranked, score_bins, score_range
 
-    bins = score_bins(scores, *score_range(scores))   # the map's colours (~50 ms at 1M), made here
+    span = score_range(scores)            # the colour bar's ends, and the colours'
+    bins = score_bins(scores, *span)      # the map's colours, made here, not on the GUI thread
     bins.flags.writeable = False
     if len(scores) >= RANK_HEAD_FROM:
-        head = np.argpartition(-scores, RANK_HEAD)
-        top = head[:RANK_HEAD]
-        head[:RANK_HEAD] = top[np.argsort(-scores[top], kind="stable")]
-        yield scores, head, bins
-    return (*_ranked(scores), bins)
+        yield scores, head_ranked(scores, RANK_HEAD), bins, span
+    return (*_ranked(scores), bins, span)
 
 
 def _ranked(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

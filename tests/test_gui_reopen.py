@@ -156,7 +156,8 @@ def test_a_big_collection_gets_the_best_rows_first_then_the_whole_order(monkeypa
     monkeypatch.setattr(tasks, "RANK_HEAD", 5)
     scores = np.random.default_rng(1).random(50).astype(np.float32)
     job = tasks._head_first(scores)
-    first, head, bins = next(job)
+    first, head, bins, span = next(job)
+    assert span == (float(scores.min()), float(scores.max()))
     assert first is scores and sorted(head.tolist()) == list(range(50))
     assert head[:5].tolist() == np.argsort(-scores)[:5].tolist()
     # the map's colour bins come with the scores, made in the worker, as the map would make them

@@ -174,8 +174,9 @@ def test_score_colours_come_from_the_bins_the_query_job_made(view, session):
     scores = np.linspace(-1.0, 1.0, 25, dtype=np.float32)
     session._set_query(Query("text", "made elsewhere"))
     bins = np.full(25, 255, np.intp)                   # every image in the top colour, on purpose
-    session._on_scores(session.query, (scores, np.argsort(-scores), bins))
+    session._on_scores(session.query, (scores, np.argsort(-scores), bins, (-0.5, 0.5)))
     assert (view.point_colours()[:, :3] == score_lut()[255, :3]).all()
+    assert session.score_range() == (-0.5, 0.5)        # the colour bar's ends came with them too
     score(session, scores.copy(), "made here")         # no bins: the map makes them from the scores
     np.testing.assert_array_equal(view.point_colours()[:, :3], score_colours(scores, -1.0, 1.0)[:, :3])
 

@@ -250,6 +250,29 @@ def test_cached_text_encoder_embeds_each_prompt_once_per_model(demo_encoder, tmp
     assert np.allclose(first, direct, atol=1e-6) and np.array_equal(again, first[::-1])
 
 
+def test_head_ranked_begins_with_what_a_full_stable_sort_would_and_holds_every_row_once():
+    """Both ways: the sampled threshold (which lets ~3k through) and, when it lets too few
+    through, best_first; with ties, NaN and small collections."""
+    from clipscape.models.search import head_ranked
+
+    rng = np.random.default_rng(5)
+    skewed = rng.normal(size=200_000).astype(np.float32)
+    skewed[::64] = -5.0                                  # the sample sees only low scores: too many pass
+    few = rng.normal(size=200_000).astype(np.float32)
+    few[::64] = 9.0                                      # the sample sees only high ones: too few pass
+    nan = rng.normal(size=100_000).astype(np.float32)
+    nan[rng.integers(0, 100_000, 500)] = np.nan
+    cases = [rng.normal(size=n).astype(np.float32) for n in (0, 1, 50, 300_000)]
+    cases += [rng.integers(0, 4, 300_000).astype(np.float32), skewed, few, nan]
+    for scores in cases:
+        n = len(scores)
+        full = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+        for k in (0, 1, 10, 2000, n):
+            rank = head_ranked(scores, k)
+            np.testing.assert_array_equal(np.sort(rank), np.arange(n))
+            np.testing.assert_array_equal(rank[:min(k, n)], full[:min(k, n)])
+
+
 def test_best_first_selects_exactly_what_a_full_stable_sort_would():
     from clipscape.models.search import best_first
 

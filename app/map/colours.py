@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from clipscape.app.palette import PLAIN_COLOUR, score_table, slot_colour
-from clipscape.models.search import score_bins, score_range
+from clipscape.models.search import score_bins
 
 DIM_ALPHA = 40
 
@@ -28,7 +28,7 @@ def indexed_colours(session) -> tuple[np.ndarray, np.ndarray]:
         scores = session.scores
         # the query job computes these with its result (app/tasks.py, score_bins); else here
         table, index = score_table(), session.derive("score_bins", (scores,),
-                                                     lambda: score_bins(scores, *score_range(scores)))
+                                                     lambda: score_bins(scores, *session.score_range()))
     else:
         table, index = np.array([PLAIN_COLOUR.getRgb()], np.uint8), np.zeros(n, np.intp)
     dim = session.dimmed()

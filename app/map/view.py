@@ -27,7 +27,6 @@ from clipscape.app.map.thumbs_layer import ThumbLayer
 from clipscape.app.palette import PLAIN_COLOUR, score_table
 from clipscape.models.display import printable_name
 from clipscape.models.geometry import points_in_polygon, points_in_rect
-from clipscape.models.search import score_range
 
 POINT_SIZE = 7
 TOP_K_SIZE = 13
@@ -189,7 +188,7 @@ class MapView(QWidget):
         scored = s.colour_mode == "score" and s.scores is not None
         self.colour_bar.setVisible(scored)
         if scored:
-            lo, hi = score_range(s.scores)
+            lo, hi = s.score_range()
             self.colour_bar.set_range(lo, hi, s.dim_threshold)
         self._hint.setText(NO_SCORES_HINT if s.colour_mode == "score" and s.query is None else "")
         self._hint.setVisible(bool(self._hint.text()) and len(self._coords) > 0)
