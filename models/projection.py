@@ -115,7 +115,9 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
         fitted = umap_2d(embeddings[fitted_rows], seed=seed, n_neighbors=n_neighbors, min_dist=min_dist,
                          progress=progress, fit_max=fit_max)
         return place_rest(embeddings, fitted_rows, fitted, progress=progress)
-    import umap  # noqa: PLC0415 - seconds to import; keep it off the start-up path
+    from clipscape.models.numba_cache import import_umap
+
+    umap = import_umap()  # seconds to import, and its code compiled once per installation
 
     # precomputed distances only cost UMAP.inverse_transform, which we never call
     warnings.filterwarnings("ignore", message="using precomputed metric", category=UserWarning)
@@ -193,7 +195,10 @@ def _epochs_reported_to(progress: Progress) -> Iterator[None]:
     ``umap.layouts`` at call time; replacing that name replaces the progress bar. Callers hold
     the UMAP lock, so no other run sees the swap.
     """
-    import umap.layouts  # noqa: PLC0415 - seconds to import
+    from clipscape.models.numba_cache import import_umap
+
+    import_umap()
+    import umap.layouts  # noqa: PLC0415 - imported with umap just above
 
     original = umap.layouts.tqdm
     umap.layouts.tqdm = lambda epochs, **_: _report_epochs(epochs, progress)

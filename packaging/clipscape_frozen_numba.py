@@ -24,14 +24,9 @@ start pays nothing for it. Then, once:
    of the bundle unpacked by tar or install.sh with other mtimes still matches, another build
    of the bundle does not (its executable differs: the PYZ with every module is inside it), and
    a CPU that gets another target compiles afresh beside the shipped entries.
-3. **umap's own functions cached too.** umap-learn 0.5 declares almost none of its ``@njit``
-   functions with ``cache=True`` (pynndescent does), so they were compiled again at every start
-   (the "again" figure). For module-level, closure-free functions of ``umap.*`` the bundle adds
-   ``cache=True`` when umap is imported. A function that umap jits twice with other options
-   (``_optimize_layout_euclidean_single_epoch``, serial and parallel) is cached only in its
-   first form: numba's cache key does not include the options, so the two would share entries.
-   In the bundle the executable's hash is the source stamp, so code cannot change under a cache
-   entry without the entry being discarded.
+3. **umap's own functions cached too**, by ``clipscape.models.numba_cache`` (in every install,
+   not only here), which UMAP is imported through. In the bundle the executable's hash is the
+   source stamp, so code cannot change under a cache entry without the entry being discarded.
 
 ``FrozenCacheLocator`` keys the cache on the module's relative name: in a PyInstaller bundle a
 module's ``co_filename`` is relative (``umap/umap_.py``), and numba's own frozen-app locator
@@ -74,8 +69,8 @@ def install(environ=os.environ) -> bool:
 
 
 class _FirstImport:
-    """A meta-path finder that finds nothing: it acts when numba (target, seed) and umap (caching)
-    are first imported, then lets the ordinary finders import them."""
+    """A meta-path finder that finds nothing: when numba or umap is first imported it chooses the
+    target and seeds the user's cache, then leaves the meta path to the ordinary finders."""
 
     def __init__(self):
         self._prepared = False
@@ -87,11 +82,7 @@ class _FirstImport:
             self._prepared = True
             choose_target(os.environ)
             seed_user_cache(os.path.join(getattr(sys, "_MEIPASS", ""), SHIPPED), os.environ["CLIPSCAPE_NUMBA_CACHE"])
-        if name == "umap":
             sys.meta_path.remove(self)
-            import numba
-
-            cache_umap_functions(numba)
         return None
 
 
@@ -145,35 +136,6 @@ def seed_user_cache(shipped: str, user: str) -> int:
     except OSError:
         pass
     return copied
-
-
-def cache_umap_functions(numba) -> None:
-    """Make numba.njit / numba.jit add cache=True for umap's module-level functions (see above)."""
-    import inspect
-
-    options_seen: dict[object, tuple] = {}
-
-    def wrap(decorator):
-        def jit(*args, **kwargs):
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            if "cache" in kwargs or not (caller == "umap" or caller.startswith("umap.")):
-                return decorator(*args, **kwargs)
-            key = (tuple(a for a in args if not inspect.isfunction(a)), tuple(sorted(kwargs.items(), key=str)))
-
-            def cached(func):
-                if func.__closure__ is not None or "<locals>" in func.__qualname__:
-                    return False
-                return options_seen.setdefault(func, key) == key   # first options only
-
-            if args and inspect.isfunction(args[0]):
-                return decorator(*args, **kwargs, **({"cache": True} if cached(args[0]) else {}))
-            return lambda func: decorator(*args, **kwargs, **({"cache": True} if cached(func) else {}))(func)
-
-        jit.__wrapped__ = decorator
-        return jit
-
-    numba.njit = wrap(numba.njit)
-    numba.jit = wrap(numba.jit)
 
 
 def __getattr__(name):

@@ -184,36 +184,6 @@ def test_the_shipped_numba_cache_is_copied_once_per_build(tmp_path):
     assert frozen_numba.seed_user_cache(str(shipped), str(blocker / "numba")) == 0   # unwritable: no error
 
 
-def test_umap_functions_get_cache_true_once_per_function(monkeypatch):
-    calls = []
-
-    def njit(*args, **kwargs):
-        calls.append(kwargs.get("cache"))
-        return (lambda f: f) if not args or isinstance(args[0], str) else args[0]
-
-    fake = type("numba", (), {"njit": staticmethod(njit), "jit": staticmethod(njit)})
-    frozen_numba.cache_umap_functions(fake)
-    source = textwrap.dedent("""
-        def f(x): return x
-        def g(x): return x
-        def make():
-            def inner(x): return x
-            return numba.njit(inner)
-        numba.njit(f)                          # cached
-        numba.njit("f8(f8)", fastmath=True)(g) # cached (decorator factory)
-        numba.njit(f, parallel=True)           # same function, other options: not cached
-        numba.njit(f)                          # the first options again: cached
-        numba.njit(g, cache=False)             # umap's own choice stands
-        make()                                 # a closure: not cached
-    """)
-    exec(compile(source, "umap/fake.py", "exec"), {"__name__": "umap.fake", "numba": fake})
-    assert calls == [True, True, None, True, False, None]
-    calls.clear()
-    exec(compile("numba.njit(lambda x: x)\ndef h(x): return x\nnumba.njit(h)", "other.py", "exec"),
-         {"__name__": "pynndescent.x", "numba": fake})
-    assert calls == [None, None]                                                # only umap's
-
-
 def test_the_numba_hook_is_installed_in_the_umap_child_too(monkeypatch, tmp_path):
     """The spawned UMAP child inherits the window's NUMBA_CACHE_LOCATOR_CLASSES (ours): the hook goes in
     there as well (where numba is imported); a user's own numba settings turn it off."""
