@@ -41,7 +41,7 @@ class MapProgress:
     def text(self) -> str:
         """The status line for it."""
         if self.stage == "neighbours":
-            return "Map: finding neighbours…"
+            return f"Map: finding neighbours, {100 * self.done // self.total} %" if self.done else "Map: finding neighbours…"
         if self.stage == "placing":
             return f"Map: placing the other images among the fitted ones, {self.done} of {self.total}"
         return f"Map: UMAP layout, epoch {self.done} of {self.total}"

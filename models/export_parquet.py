@@ -41,9 +41,10 @@ import numpy as np
 
 from clipscape.models import parquet_schema
 from clipscape.models.export import Columns, atomic_write
+from clipscape.models.neighbors import nearest_neighbors, unit_scale
 from clipscape.models.parquet_schema import EMBEDDING, PATH, ModelRecord, vector_type, vectors_to_arrow
 
-__all__ = ["model_record", "nearest_neighbors", "thumbnail", "write_parquet"]
+__all__ = ["model_record", "thumbnail", "write_parquet"]
 
 ProgressFn = Callable[[int, int], None]
 
@@ -55,8 +56,6 @@ THUMBNAIL_CHUNK_ROWS = 256
 THUMBNAIL_SIDE = 256
 THUMBNAIL_QUALITY = 85
 THUMBNAIL_THREADS = 8
-NEIGHBOR_BLOCK = 1 << 23
-"""Similarities computed at once (rows × N): 32 MB of float32, whatever the collection's size."""
 
 
 def write_parquet(
@@ -104,46 +103,6 @@ def model_record(encoder: Any, dim: int) -> ModelRecord | None:
     key = carried["key"] if "key" in carried else encoder.key
     carried_dim = carried.get("dim")
     return ModelRecord(dict(identity), str(key), int(dim if carried_dim is None else carried_dim))
-
-
-def nearest_neighbors(embeddings: np.ndarray, k: int, start: int = 0, stop: int | None = None,
-                      inverse_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, distances) of the `k` nearest rows by cosine of rows start..stop-1, nearest first.
-
-    Each row leaves itself out, so there are min(k, N - 1) a row; ties go to the lower id.
-    Distances are 1 - cosine (float32). Similarities are computed NEIGHBOR_BLOCK at a time
-    (`embeddings[block] @ embeddings.T`, then np.argpartition), never as an N × N matrix.
-    """
-    emb = np.asarray(embeddings, dtype=np.float32)
-    n = len(emb)
-    stop = n if stop is None else stop
-    k = min(int(k), max(0, n - 1))
-    if inverse_norms is None:
-        inverse_norms = _inverse_norms(emb)
-    ids = np.empty((stop - start, k), np.int64)
-    distances = np.empty((stop - start, k), np.float32)
-    if k == 0:
-        return ids, distances
-    block = max(1, NEIGHBOR_BLOCK // max(1, n))
-    for a in range(start, stop, block):
-        b = min(a + block, stop)
-        sims = emb[a:b] @ emb.T
-        sims *= inverse_norms[a:b, None]
-        sims *= inverse_norms[None, :]
-        sims[np.arange(b - a), np.arange(a, b)] = -np.inf  # not its own neighbour
-        top = np.sort(np.argpartition(-sims, k - 1, axis=1)[:, :k], axis=1)  # by id, for ties
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        ids[a - start:b - start] = np.take_along_axis(top, order, axis=1)
-        distances[a - start:b - start] = 1.0 - np.take_along_axis(top_sims, order, axis=1)
-    return ids, distances
-
-
-def _inverse_norms(emb: np.ndarray) -> np.ndarray:
-    """1 / |row| (0 for a zero row, whose cosine with anything is then 0)."""
-    norms = np.linalg.norm(emb, axis=1)
-    with np.errstate(divide="ignore"):
-        return np.where(norms > 0, 1.0 / norms, 0.0).astype(np.float32)
 
 
 def thumbnail(path: str, side: int = THUMBNAIL_SIDE) -> bytes | None:
@@ -194,7 +153,7 @@ class _Writer:
         total = len(self.columns.paths)
         chunk = THUMBNAIL_CHUNK_ROWS if self.thumbnails else CHUNK_ROWS
         group_rows = parquet_schema.ROW_GROUP_ROWS
-        inverse_norms = _inverse_norms(np.asarray(self.columns.embeddings, np.float32)) if self.neighbors else None
+        inverse_norms = unit_scale(np.asarray(self.columns.embeddings, np.float32)) if self.neighbors else None
         with ExitStack() as stack:
             pool = (stack.enter_context(ThreadPoolExecutor(min(THUMBNAIL_THREADS, os.cpu_count() or 1),
                                                            thread_name_prefix="thumbnail"))

@@ -24,7 +24,8 @@ EXACT_NEIGHBOURS_MAX = 4096  # UMAP's own threshold for exact neighbour search (
 _umap_lock = threading.Lock()
 
 Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total): stage "neighbours" (done 0) then "layout" (done = epochs run)."""
+"""progress(stage, done, total): stage "neighbours" (done 0, or points done of all from 4,096
+points on), then "layout" (done = epochs run), then "placing" beyond a fitted sample."""
 
 
 def normalise(coords: np.ndarray) -> np.ndarray:
@@ -100,12 +101,14 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
     ``progress`` (see Progress) is called once the run holds the UMAP lock, then about every 2% of
     the layout epochs, last with done == total; the PCA fallback does not call it. Whatever it
     raises stops the run at the next epoch and propagates unchanged: that is how a caller cancels.
-    The neighbour graph and spectral start before the layout cannot be interrupted.
+    From EXACT_NEIGHBOURS_MAX points on the neighbour search reports ("neighbours", points done,
+    points) as it goes and is cancelled the same way; the spectral start cannot be interrupted.
 
     Below EXACT_NEIGHBOURS_MAX points UMAP finds neighbours exactly from all pairwise distances,
     which umap 0.5.12 computes with one Python call per pair (~10 s at 2,000 points); we give it
     the cosine distance matrix from one matrix product instead (same neighbours; 2–3× faster
-    overall, measured at 1,000 and 2,000 points). Above it UMAP's approximate search is used.
+    overall, measured at 1,000 and 2,000 points). Above it we give it each point's exact
+    neighbours (_neighbour_graph), where UMAP would run its approximate search.
     """
     n = len(embeddings)
     if n < UMAP_MIN_POINTS:
@@ -125,16 +128,33 @@ def umap_2d(embeddings: np.ndarray, seed: int | None = 0, n_neighbors: int = 15,
     k = max(2, min(n_neighbors, n - 1))
     init = "spectral" if n > k + 2 and n >= 16 else pca_2d(embeddings).astype(np.float64)
     x = np.asarray(embeddings, np.float32)
-    exact = n < EXACT_NEIGHBOURS_MAX
+    small = n < EXACT_NEIGHBOURS_MAX
     reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist,
-                        metric="precomputed" if exact else "cosine",
+                        metric="precomputed" if small else "cosine",
                         random_state=seed, init=init, n_jobs=1 if seed is not None else -1,
                         n_epochs=umap_epochs(n))
-    if exact:
+    if small:
         from sklearn.metrics.pairwise import cosine_distances  # noqa: PLC0415 - loaded by umap already
 
         x = cosine_distances(x)  # float32 in, float32 out; clipped to [0, 2], 0 on the diagonal
-    return normalise(_fit_one_at_a_time(reducer, x, progress))
+    graph = None if small else (lambda: _neighbour_graph(x, k, progress))
+    return normalise(_fit_one_at_a_time(reducer, x, progress, graph))
+
+
+def _neighbour_graph(x: np.ndarray, k: int, progress: Progress | None):
+    """UMAP's precomputed_knn: each point's exact k nearest by cosine, itself first at distance 0
+    (as UMAP's own search returns them), from models/neighbors.py rather than umap-learn's
+    pynndescent, whose kernels numba compiles anew in every process (25-30 s here) because they
+    take the metric as an argument. Reports ("neighbours", rows done, rows)."""
+    from clipscape.models.neighbors import nearest_neighbors
+
+    warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)  # no transform
+    report = None if progress is None else (lambda done, total: progress("neighbours", done, total))
+    ids, distances = nearest_neighbors(x, k - 1, progress=report)
+    n = len(x)
+    ids = np.hstack((np.arange(n, dtype=np.int64)[:, None], ids))
+    distances = np.hstack((np.zeros((n, 1), np.float32), np.maximum(distances, 0.0)))
+    return ids, distances, None
 
 
 def place_rest(embeddings: np.ndarray, fitted_rows: np.ndarray, fitted: np.ndarray,
@@ -168,8 +188,10 @@ def place_rest(embeddings: np.ndarray, fitted_rows: np.ndarray, fitted: np.ndarr
     return coords
 
 
-def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None) -> np.ndarray:
-    """``reducer.fit_transform(x)`` under the UMAP lock, reporting to ``progress`` if given.
+def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None, graph=None) -> np.ndarray:
+    """``reducer.fit_transform(x)`` under the UMAP lock, reporting to ``progress`` if given; with
+    ``graph``, the neighbour graph it makes (under the lock too: its kernel runs on numba's threads)
+    is the fit's.
 
     UMAP sets numba's thread count for the fit and only restores it when the fit succeeds, so it
     is restored here whatever happens.
@@ -179,7 +201,9 @@ def _fit_one_at_a_time(reducer, x: np.ndarray, progress: Progress | None) -> np.
     with _umap_lock:
         threads = numba.get_num_threads()
         try:
-            if progress is not None:
+            if graph is not None:
+                reducer.precomputed_knn = graph()
+            elif progress is not None:
                 progress("neighbours", 0, reducer.n_epochs)
             with _epochs_reported_to(progress) if progress is not None else nullcontext():
                 return reducer.fit_transform(x)

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from clipscape.models import export_parquet, parquet_schema
+from clipscape.models import export_parquet, neighbors, parquet_schema
 from clipscape.models.cli import main
-from clipscape.models.export_parquet import model_record, nearest_neighbors, write_parquet
+from clipscape.models.export_parquet import model_record, write_parquet
+from clipscape.models.neighbors import nearest_neighbors
 from clipscape.models.parquet_schema import ModelRecord
 from clipscape.models.shapes_world import COLOURS
 from clipscape.resources import DEMO_IMAGES
@@ -185,7 +186,7 @@ def test_a_finished_export_replaces_the_file_with_its_permissions(tmp_path):
 @pytest.mark.parametrize("k", [1, 5, 56, 80])
 def test_neighbors_equal_the_brute_force_answer(tmp_path, monkeypatch, k):
     monkeypatch.setattr(export_parquet, "CHUNK_ROWS", 13)            # chunks and blocks that do not
-    monkeypatch.setattr(export_parquet, "NEIGHBOR_BLOCK", 57 * 5)    # line up with each other
+    monkeypatch.setattr(neighbors, "NEIGHBOR_BLOCK", 57 * 5)         # line up with each other
     n = 57
     emb = embeddings(n, 16, seed=3) * np.random.default_rng(4).uniform(0.5, 3, (n, 1)).astype(np.float32)
     out = tmp_path / "out.parquet"
@@ -203,14 +204,14 @@ def test_neighbors_equal_the_brute_force_answer(tmp_path, monkeypatch, k):
 def test_nearest_neighbors_never_builds_an_n_by_n_matrix(monkeypatch):
     n = 2000
     shapes = []
-    argpartition = np.argpartition
+    best_k = neighbors._kernel()
 
-    def watched(a, kth, axis=-1, **kwargs):
-        shapes.append(np.shape(a))
-        return argpartition(a, kth, axis=axis, **kwargs)
+    def watched(sims, scale, k):
+        shapes.append(sims.shape)
+        return best_k(sims, scale, k)
 
-    monkeypatch.setattr(np, "argpartition", watched)
-    monkeypatch.setattr(export_parquet, "NEIGHBOR_BLOCK", 100 * n)   # 100 rows of similarities at a time
+    monkeypatch.setattr(neighbors, "_kernel", lambda: watched)
+    monkeypatch.setattr(neighbors, "NEIGHBOR_BLOCK", 100 * n)        # 100 rows of similarities at a time
     emb = embeddings(n, 4)
     ids, distances = nearest_neighbors(emb, 3)
     assert shapes == [(100, n)] * 20
@@ -218,6 +219,25 @@ def test_nearest_neighbors_never_builds_an_n_by_n_matrix(monkeypatch):
     assert not np.any(ids == np.arange(n)[:, None])                  # never itself
     expected, _ = brute_force_neighbors(emb, 3)
     assert ids.tolist() == expected.tolist()
+
+
+def test_equal_neighbours_go_to_the_lower_id_and_the_search_reports_and_cancels(monkeypatch):
+    emb = embeddings(300, 8, seed=5)
+    emb[[40, 7, 250, 120]] = emb[3] * np.array([[1.0], [2.0], [0.5], [1.0]], np.float32)  # four of row 3's direction
+    ids, distances = nearest_neighbors(emb, 3)
+    assert ids[3].tolist() == [7, 40, 120] and np.allclose(distances[3], 0, atol=1e-6)
+    assert ids[250].tolist() == [3, 7, 40]
+    monkeypatch.setattr(neighbors, "NEIGHBOR_BLOCK", 100 * 300)
+    reports = []
+
+    def progress(done, total):
+        reports.append((done, total))
+        if done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nearest_neighbors(emb, 3, progress=progress)
+    assert reports == [(0, 300), (100, 300)]
 
 
 # --- thumbnails ---------------------------------------------------------------------------------

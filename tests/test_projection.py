@@ -203,6 +203,37 @@ def test_umap_progress_raising_before_the_layout_skips_the_fit(epochs_run):
     assert epochs_run == []
 
 
+def test_from_4096_points_umap_gets_exact_neighbours_found_with_progress_and_cancel(monkeypatch, epochs_run):
+    """Past EXACT_NEIGHBOURS_MAX (lowered here) the graph is models/neighbors.py's exact one, found
+    with progress and cancellable; umap-learn's own search (pynndescent, compiled per process) never runs."""
+    import umap.umap_
+
+    from clipscape.models import projection
+
+    class NoSearch:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("pynndescent ran")
+
+    monkeypatch.setattr(projection, "EXACT_NEIGHBOURS_MAX", 50)
+    monkeypatch.setattr(umap.umap_, "NNDescent", NoSearch)
+    monkeypatch.setattr("clipscape.models.neighbors.NEIGHBOR_BLOCK", 40 * 120)   # 40 rows a block
+    x, labels = three_clusters(per_cluster=40)
+    calls = []
+    coords = umap_2d(x, seed=0, progress=lambda *call: calls.append(call))
+    assert_valid_map(coords, len(x))
+    assert_clusters_apart(coords, labels)
+    assert calls[:4] == [("neighbours", done, 120) for done in (0, 40, 80, 120)] and calls[4][0] == "layout"
+    np.testing.assert_array_equal(umap_2d(x, seed=0), coords)
+
+    def cancel(stage, done, total):
+        if done:
+            raise Cancelled(stage)
+
+    with pytest.raises(Cancelled, match="neighbours"):
+        umap_2d(x, seed=0, progress=cancel)
+    assert len(epochs_run) == 2 * umap_epochs(len(x))                      # the two maps above only
+
+
 def test_pca_fallback_does_not_report_progress():
     calls = []
     umap_2d(unit_vectors(UMAP_MIN_POINTS - 1), progress=lambda *call: calls.append(call))
