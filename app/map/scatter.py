@@ -84,7 +84,7 @@ class FastScatter(pg.ScatterPlotItem):
         rects = self.fragmentAtlas[styles]
         return np.array([tuple(r) for r in rects], dtype=_rect_view(self.data[:0]).dtype).reshape(-1, 4)
 
-    def warm_atlas(self, palette: list[QBrush], per_pass: int = 32, interval_ms: int = 15) -> None:
+    def warm_atlas(self, palette: list[QBrush], per_pass: int = 8, interval_ms: int = 15) -> None:
         """Draw these brushes' symbols into the symbol atlas ahead of need, ``per_pass`` brushes an
         event-loop pass (a few ms each): the first caption would otherwise draw the 257 score
         colours (and a dim threshold their 257 faded ones) at once, 30-60 ms of the GUI thread."""
