@@ -77,6 +77,7 @@ def match(snapshot: Snapshot | None, files: Sequence) -> Match:
     else:
         where = path_rows(snapshot.paths)
         rows = np.fromiter((where.get(p, -1) for p in paths), np.int64, n)
+        where.clear()
     covered = int(np.count_nonzero(rows >= 0)) == len(snapshot.paths)
     known = np.flatnonzero(rows >= 0)
     same = (snapshot.stamps[rows[known]] == stamps[known]).all(axis=1)

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import platformdirs
 
-from clipscape.models.collection import CHUNK, drop
+from clipscape.models.collection import CHUNK, PathTable, drop
 from clipscape.models.display import printable
 from clipscape.models.store_errors import CacheError, cache_error, damaged, folder_error, translated
 
@@ -226,8 +226,9 @@ class EmbeddingStore:
         dim = self._dim(model_id)
         if under is not None:
             length = dim * VECTOR_DTYPE.itemsize
-            known = {path: (size, mtime) for rows in self._chunks_under(model_id, under, "size, mtime_ns, length(vector)")
-                     for path, size, mtime, n in rows if n == length}   # read in chunks: no list of every row
+            known = PathTable()   # read in chunks: no list of every row
+            for rows in self._chunks_under(model_id, under, "size, mtime_ns, length(vector)"):
+                known.update((path, (size, mtime)) for path, size, mtime, n in rows if n == length)
             cached, todo = [], []
             fsencode = os.fsencode
             look = known.get if unseen is None else known.pop
@@ -235,6 +236,7 @@ class EmbeddingStore:
                 (cached if look(fsencode(f.path), None) == (f.size, f.mtime_ns) else todo).append(f)
             if unseen is not None:
                 unseen.extend(known)
+            known.clear()
             return cached, todo
         rows = ((i, os.fsencode(f.path), int(f.size), int(f.mtime_ns)) for i, f in enumerate(files))
         with self._probe(rows) as conn:
@@ -386,7 +388,7 @@ class EmbeddingStore:
         Python objects, ~430 MB at 1M 64-d rows) is alive beside the array (256 MB); the peak of
         a first open of a 1M folder is that much lower. The GIL is let go between chunks."""
         size = dim * VECTOR_DTYPE.itemsize
-        position: dict[bytes, int] = {}
+        position = PathTable()
         fsencode = os.fsencode
         for start in range(0, len(paths), CHUNK):
             position.update(zip(map(fsencode, paths[start:start + CHUNK]), range(start, start + CHUNK)))
@@ -402,6 +404,7 @@ class EmbeddingStore:
                 where = np.fromiter((at[i] for i in keep), np.intp, len(keep))
                 out[where] = np.frombuffer(b"".join(rows[i][1] for i in keep), dtype=VECTOR_DTYPE).reshape(-1, dim)
                 have[where] = True
+        position.clear()
         if bad:
             self._damaged(bad, dim)
         found = np.flatnonzero(have)

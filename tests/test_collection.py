@@ -31,13 +31,31 @@ def test_index_of_takes_relative_paths(tmp_path, monkeypatch):
         c.index_of("c.jpg")
 
 
+def test_a_path_table_answers_as_a_dict_and_spreads_its_keys():
+    """PathTable (a dict of many keys as SHARDS dicts, so that no growth re-inserts them all)."""
+    from clipscape.models.collection import SHARDS, PathTable
+
+    keys = [f"/photos/{i // 1000:04d}/img_{i:07d}.jpg".encode() for i in range(20_000)]
+    plain = {k: i for i, k in enumerate(keys)}
+    table = PathTable(plain.items())
+    assert len(table) == len(plain) and dict(table.items()) == plain and sorted(table) == sorted(plain)
+    assert table.get(keys[7]) == 7 and table.get(b"/elsewhere", -1) == -1
+    assert keys[9] in table and b"/elsewhere" not in table
+    assert table.pop(keys[9]) == 9 and keys[9] not in table and table.pop(keys[9], None) is None
+    table.update([(keys[9], 99)])
+    assert table.get(keys[9]) == 99 and len(table) == len(plain)
+    table.clear()
+    assert len(table) == 0 and keys[0] not in table
+    assert max(len(shard) for shard in table._shards) < 2 * len(keys) / SHARDS
+
+
 def test_bulk_helpers_answer_as_the_one_call_they_replace(monkeypatch):
     """path_rows, same_paths and drop work CHUNK items a step; the result is the plain one's."""
     from clipscape.models import collection
 
     monkeypatch.setattr(collection, "CHUNK", 4)
     paths = [f"/p/{i}.jpg" for i in range(11)]
-    assert collection.path_rows(paths) == {p: i for i, p in enumerate(paths)}
+    assert dict(collection.path_rows(paths).items()) == {p: i for i, p in enumerate(paths)}
     assert collection.same_paths(paths, list(paths)) and collection.same_paths([], [])
     assert not collection.same_paths(paths, paths[:-1])
     assert not collection.same_paths(paths, paths[:9] + ["/other.jpg", paths[10]])
