@@ -7,6 +7,7 @@ calls, and shows the messages and dialogs the session asks for.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -34,6 +35,7 @@ from clipscape.resources import ICON
 
 SCREEN_FRACTION = 0.9           # of the screen's free area the window opens at
 MIN_SIZE = (960, 640)
+SWITCH_INTERVAL_S = 0.0005      # sys.setswitchinterval for the window's process (see MainWindow.__init__)
 SIDE_FRACTION, SIDE_RANGE = 0.36, (360, 720)   # the gallery column: share of the width, in px
 PREVIEW_SHARE, PREVIEW_MIN_HEIGHT = 0.45, 120       # of the side column, when Preview opens
 
@@ -44,6 +46,10 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, model: Choice | None = None, device: str = "auto",
                  batch_size: int | None = None, cache_dir: str | None = None, parent=None) -> None:
         super().__init__(parent)
+        # a worker holding the GIL hands it over after this long when the GUI thread asks (5 ms by
+        # default): each return from Qt into Python paid up to that, and a paint made of many of
+        # them stopped the window for 80-100 ms while a million paths were decoded beside it
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.settings = Settings(settings)
         self.session = Session(self.settings, model or self.settings.model_choice(DEFAULT), device,
                                batch_size or self.settings.batch_size(), cache_dir, parent=self)
