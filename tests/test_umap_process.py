@@ -66,7 +66,11 @@ def test_errors_in_the_child_become_exceptions(server):
     assert server.run(points(), seed=0).shape == (60, 2)
 
 
-def test_check_cancels_while_the_child_reports_nothing_and_a_killed_child_is_replaced():
+def test_check_cancels_while_the_child_reports_nothing_and_a_killed_child_is_replaced(monkeypatch):
+    import clipscape.models.umap_process as umap_process
+
+    # the child starts by importing umap (seconds, reporting nothing): too slow for a short abort wait
+    monkeypatch.setattr(umap_process, "ABORT_WAIT_S", 0.05)
     server = UmapProcess()
     calls = []
 
@@ -76,10 +80,10 @@ def test_check_cancels_while_the_child_reports_nothing_and_a_killed_child_is_rep
             raise Stop
 
     try:
-        server.start()  # busy warming up (compiling) for seconds: no progress messages come
+        server.start()  # busy importing and warming up: no progress messages come
         with pytest.raises(Stop):
             server.run(points(), check=check)
-        assert len(calls) == 3 and not server.running  # busy compiling: killed after ABORT_WAIT_S
+        assert len(calls) == 3 and not server.running  # still busy after ABORT_WAIT_S: killed
         assert server.run(points(4), seed=0).shape == (4, 2)  # below UMAP_MIN_POINTS: no compiling
         assert server.running
     finally:
