@@ -89,3 +89,12 @@ def test_check_cancels_while_the_child_reports_nothing_and_a_killed_child_is_rep
     finally:
         server.close()
     assert not server.running
+
+
+def test_the_status_line_says_how_far_each_stage_is():
+    from clipscape.app.tasks import MapProgress
+
+    assert MapProgress("neighbours", 0, 500).text == "Map: finding neighbours…"
+    assert MapProgress("neighbours", 16_000, 40_000).text == "Map: finding neighbours, 40 %"
+    assert MapProgress("layout", 20, 200).text == "Map: UMAP layout, epoch 20 of 200"
+    assert MapProgress("placing", 5, 60).text == "Map: placing the other images among the fitted ones, 5 of 60"
