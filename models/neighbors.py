@@ -2,7 +2,7 @@
 
 Similarities come NEIGHBOR_BLOCK at a time from one matrix product (``embeddings[block] @
 embeddings.T``), never as an N × N matrix; each row's best k are then picked by a small numba
-kernel (``_best_k``) that keeps a row's k best in one pass. np.argpartition did that job 10×
+kernel (``_best_k_rows``) that keeps a row's k best in one pass. np.argpartition did that job 10×
 slower than the matrix product (40,000 × 64-d: 22 s of selection beside 2 s of products); the
 kernel is compiled once per installation (``cache=True``, no function arguments).
 
@@ -76,7 +76,8 @@ def _best_k_rows(sims, scale, k):
         kept = np.empty(k, np.float32)
         where = np.empty(k, np.int64)
         for t in range(k):
-            kept[t] = row[t] * scale[t]
+            v = row[t] * scale[t]
+            kept[t] = v if v == v else -np.inf    # a zero row's own -inf times 0 is NaN: never kept
             where[t] = t
         low = _lowest(kept, where, k)
         floor = kept[low]

@@ -227,6 +227,9 @@ def test_equal_neighbours_go_to_the_lower_id_and_the_search_reports_and_cancels(
     ids, distances = nearest_neighbors(emb, 3)
     assert ids[3].tolist() == [7, 40, 120] and np.allclose(distances[3], 0, atol=1e-6)
     assert ids[250].tolist() == [3, 7, 40]
+    emb[1] = 0.0                                   # a zero row: cosine 0 with all, never its own neighbour
+    ids, distances = nearest_neighbors(emb, 3)
+    assert 1 not in ids[1].tolist() and np.allclose(distances[1], 1.0) and 1 not in ids[0].tolist()
     monkeypatch.setattr(neighbors, "NEIGHBOR_BLOCK", 100 * 300)
     reports = []
 
