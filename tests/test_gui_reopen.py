@@ -21,8 +21,10 @@ from conftest import index_folder
 
 @pytest.fixture
 def gate(monkeypatch):
-    """Hold the folder's scan back until the test opens the gate, as a slow scan of a big folder would."""
+    """Hold the folder's scan back while the test keeps the gate closed (``gate.clear()``), as a slow
+    scan of a big folder would; it starts open, so an index the test runs itself goes straight through."""
     event = threading.Event()
+    event.set()
     real = indexer.iter_scan
 
     def held(*args, **kwargs):
