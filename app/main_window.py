@@ -13,10 +13,10 @@ from typing import Sequence
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
+from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from clipscape.app import tasks
+from clipscape.app import gc_timer, tasks
 from clipscape.app.classes_panel import ClassesPanel
 from clipscape.app.gallery import Gallery
 from clipscape.app.map import MapView
@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         # default): each return from Qt into Python paid up to that, and a paint made of many of
         # them stopped the window for 80-100 ms while a million paths were decoded beside it
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
+        gc_timer.install(QApplication.instance())   # cyclic garbage is collected on this thread only
         self.settings = Settings(settings)
         self.session = Session(self.settings, model or self.settings.model_choice(DEFAULT), device,
                                batch_size or self.settings.batch_size(), cache_dir, parent=self)

@@ -11,12 +11,10 @@ forward take turns, each using every core.
 """
 from __future__ import annotations
 
-import gc
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generator, Iterable, Iterator, Sequence, TypeVar
+from typing import Generator, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -24,6 +22,7 @@ from clipscape.models import snapshot as snapshots
 from clipscape.models.collection import Collection, drop, same_paths  # Collection re-exported: app/ imports it from here
 from clipscape.models.encoder import Encoder
 from clipscape.models.fingerprint import fingerprints
+from clipscape.models.gc_policy import paused_gc
 from clipscape.models.pipeline import encoded_batches
 from clipscape.models.scan import LINK_OUT, ImageFile, Skipped, iter_scan
 from clipscape.models.store import EmbeddingStore
@@ -32,7 +31,6 @@ __all__ = ["Collection", "IndexProgress", "Kept", "cached", "forget_empty", "ind
 
 T = TypeVar("T")
 FINGERPRINT_CHUNK = 1024  # new files fingerprinted (and looked up) at a time, so encoding starts at once
-FREEZE_YOUNG = 100_000    # a paused_gc block leaving more new objects than this freezes them (see there)
 
 
 @dataclass(frozen=True)
@@ -178,29 +176,6 @@ def _load(store: EmbeddingStore, model_id: int, paths: list[str], rows: np.ndarr
     have[need[hit]] = True
     found = np.flatnonzero(have)
     return found, embeddings if len(found) == len(paths) else embeddings[found]
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a big library's millions of short-lived, acyclic objects
-    (scanned files, cache rows) are made: each full collection walks all of them and stops every
-    thread (the window's too). At 1M cached images that was 4 s of an 18 s reopen.
-
-    When the block leaves more than ``FREEZE_YOUNG`` new objects alive, they are moved out of
-    the collector's reach (``gc.freeze``) before it is enabled again: else the first allocation
-    after it starts a young-generation collection that walks all of them at once (0.35 s at 1M
-    files, every thread waiting), and the next generation's walks them again later. They are
-    still freed by their reference counts; what freezing costs is that a reference cycle among
-    them would never be collected, and scanned files and cache rows form none."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            if gc.get_count()[0] > FREEZE_YOUNG:
-                gc.freeze()
-            gc.enable()
 
 
 class _Encoding:

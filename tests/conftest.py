@@ -11,6 +11,18 @@ pytest_plugins = ["gui_support"]   # the real window's `settings` and `window` f
 
 
 @pytest.fixture(autouse=True)
+def _collect_on_the_main_thread():
+    """This process is a Qt application too: as in the window (app/gc_timer.py), cyclic garbage is
+    collected on the main thread only, here between tests, so that no decode or encode worker of a
+    later test ever destroys an earlier test's widgets (that aborted CI with a segfault)."""
+    from clipscape.models import gc_policy
+
+    gc_policy.pin()
+    yield
+    gc_policy.collect_due()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own embedding cache, and no test can reach the model hub."""
     monkeypatch.setenv("CLIPSCAPE_CACHE_DIR", str(tmp_path / "cache"))

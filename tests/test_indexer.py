@@ -274,8 +274,6 @@ def test_rows_deleted_by_another_process_after_partition_do_not_lose_the_run(fol
 def test_a_renamed_folder_and_a_copied_file_reuse_their_embeddings(folder, demo_encoder, tmp_path, monkeypatch):
     from PIL import Image
 
-    import clipscape.models.indexer as indexer
-
     root = tmp_path / "library"
     shutil.copytree(folder, root / "2019")
     cache = tmp_path / "c"
@@ -318,49 +316,22 @@ def test_a_file_whose_content_changed_is_never_given_its_old_embedding(folder, d
     assert (progress.recognised, progress.embedded) == (0, 1)
 
 
-def test_the_collector_is_paused_while_a_library_is_read_and_resumed_after(folder, demo_encoder, tmp_path,
-                                                                         monkeypatch):
+def test_the_collector_is_paused_while_a_library_is_read(folder, demo_encoder, tmp_path, monkeypatch):
+    """No collection may start while the store's rows are read, on this thread or from the window's
+    timer (models/gc_policy.py: collect_due holds off while a paused_gc block runs)."""
     import gc
 
     import clipscape.models.store as store_module
+    from clipscape.models import gc_policy
 
     seen = []
     real = store_module.EmbeddingStore.partition
 
     def partition(self, *args, **kwargs):
-        seen.append(gc.isenabled())
-        return real(self, *args, **kwargs)
+        young = [[] for _ in range(2 * gc.get_threshold()[0])]   # a young collection is due
+        seen.append(gc_policy.collect_due())
+        return real(self, *args, **kwargs) if young else None
 
     monkeypatch.setattr(store_module.EmbeddingStore, "partition", partition)
-    assert gc.isenabled()
     index_folder(folder, demo_encoder, tmp_path / "c")
-    assert seen == [False] and gc.isenabled()
-    gc.disable()  # a caller that paused it itself keeps it paused
-    try:
-        index_folder(folder, demo_encoder, tmp_path / "c")
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_paused_gc_freezes_what_a_big_block_made_and_not_what_a_small_one_did(monkeypatch):
-    """Leaving many new objects, the block freezes them (else the first allocation after it would
-    start a collection walking all of them while every thread waits); a small block does not."""
-    import gc
-
-    from clipscape.models.indexer import paused_gc
-
-    monkeypatch.setattr(indexer, "FREEZE_YOUNG", 5_000)
-    gc.collect()
-    frozen = gc.get_freeze_count()
-    try:
-        with paused_gc():
-            small = [[i] for i in range(100)]
-        assert gc.isenabled() and gc.get_freeze_count() == frozen
-        with paused_gc():
-            big = [[i] for i in range(20_000)]
-        assert gc.isenabled() and gc.get_freeze_count() >= frozen + 20_000
-        del big[:]   # frozen objects are still freed by their reference counts
-    finally:
-        gc.unfreeze()
-    assert small
+    assert seen == [None]
