@@ -76,11 +76,16 @@ def is_pinned() -> bool:
     return _pinned
 
 
+def is_paused() -> bool:
+    """A paused_gc block is running (collections are held off until it ends)."""
+    return _paused > 0
+
+
 def collect_due() -> int | None:
     """Run the collection the automatic collector would have run by now, on the calling thread:
-    the oldest generation whose count passed its threshold (the oldest only once it has grown by
-    ``FULL_GROWTH`` since its last collection). Returns the generation collected, or None (nothing
-    due, or a ``paused_gc`` block is running)."""
+    the oldest generation that is due (the oldest only once it has grown by ``FULL_GROWTH``
+    since its last collection). Returns the generation collected, or None (nothing due, or a
+    ``paused_gc`` block is running)."""
     global _old_after_full
     if _paused:
         return None

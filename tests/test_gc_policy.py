@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import weakref
 
 import pytest
@@ -146,10 +147,32 @@ def test_the_window_installs_one_timer_that_collects_on_the_gui_thread(qtbot, qa
         worker = threading.Thread(target=lambda: [_Cycle() for _ in range(50_000)])
         worker.start()
         worker.join()
-        qtbot.waitUntil(lambda: dead() is None, timeout=5 * gc_timer.INTERVAL_MS)
+        qtbot.waitUntil(lambda: dead() is None, timeout=5 * gc_timer.IDLE_MS)
     finally:
         gc.callbacks.remove(started)
     assert threads and set(threads) == {threading.get_ident()}
+
+
+def test_the_timer_ticks_fast_while_collections_come_due_and_slowly_once_none_is(qtbot, qapp):
+    from clipscape.app import gc_timer
+
+    timer = gc_timer.install(qapp)
+    gc.collect()
+    qtbot.waitUntil(lambda: timer.interval() == gc_timer.IDLE_MS, timeout=2000)
+    alive = []
+
+    def allocate():   # as a worker loading a model does, for a second
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            alive.append([[] for _ in range(2_000)])
+            time.sleep(0.005)
+
+    worker = threading.Thread(target=allocate)
+    worker.start()
+    qtbot.waitUntil(lambda: timer.interval() == gc_timer.BUSY_MS, timeout=2000)
+    worker.join()
+    qtbot.waitUntil(lambda: timer.interval() == gc_timer.IDLE_MS, timeout=2000)
+    assert alive
 
 
 # A window's widgets and timers caught in reference cycles, dropped; then a worker allocates as a
