@@ -15,7 +15,8 @@ in its own process so that its peak memory is its own:
 Both report the longest GUI-thread stop (a 5 ms QTimer's gaps beyond 5 ms) from open until
 the folder is checked and the window settled, and the process's peak RSS with what the process
 held before opening (Qt, torch, the model) for comparison. The model is loaded before the clock
-starts. Prints one line per run and a JSON line at the end.
+starts. Also lists the cyclic garbage collections, on the GUI thread and on the others, with
+the longest. Prints one line per run and a JSON line at the end.
 """
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def main() -> None:
         results[n] = {"first": first, "reopen": reopen}
         for mode, r in (("first open", first), ("reopen", reopen)):
             extra = f"   caption → recoloured {r['caption_ms']:.0f} ms" if "caption_ms" in r else ""
+            (gui, gui_ms, _), (work, work_ms, _) = r["collections"]["gui"], r["collections"]["workers"]
+            extra += f"   collections: GUI thread {gui} (longest {gui_ms:.0f} ms), workers {work} ({work_ms:.0f} ms)"
             print(f"N={n:>8,} {mode:<10} map {r['map_s']:6.2f} s   checked {r['checked_s']:6.2f} s   "
                   f"longest GUI stop {r['stall_ms']:5.0f} ms   peak RSS {r['peak_mb']:6.0f} MB "
                   f"(before opening {r['base_mb']:.0f} MB){extra}", flush=True)
@@ -97,6 +100,39 @@ def _rss_mb(peak: bool) -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _watch_collections():
+    """Every cyclic garbage collection from now on: which thread ran it, its generation, how long.
+    Returns a function giving, for the GUI thread and for the others, [count, longest ms, total
+    ms] and the collections over 20 ms as (seconds after ``t0``, generation, ms)."""
+    import gc
+    import threading
+
+    gui, seen = threading.get_ident(), []
+    began: dict[int, float] = {}
+
+    def on_collect(phase, info):
+        now, me = time.perf_counter(), threading.get_ident()
+        if phase == "start":
+            began[me] = now
+        elif me in began:
+            start = began.pop(me)
+            seen.append((me == gui, start, info["generation"], (now - start) * 1000))
+
+    gc.callbacks.append(on_collect)
+
+    def report(t0: float) -> dict:
+        gc.callbacks.remove(on_collect)
+        out = {}
+        for name, on_gui in (("gui", True), ("workers", False)):
+            ms = [c[3] for c in seen if c[0] == on_gui]
+            out[name] = [len(ms), round(max(ms, default=0.0), 1), round(sum(ms), 1)]
+        out["over_20ms"] = [("gui" if on_gui else "worker", round(start - t0, 3), gen, round(ms))
+                            for on_gui, start, gen, ms in seen if ms > 20]
+        return out
+
+    return report
+
+
 def child(root: Path, cache: Path, mode: str) -> None:
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
     from PySide6.QtTest import QTest
@@ -132,6 +168,7 @@ def child(root: Path, cache: Path, mode: str) -> None:
             stalls.append((round(last[0] - t0, 3), round(gaps[-1])))
         last[0] = now
 
+    collections = _watch_collections()
     timer = QTimer(timerType=Qt.PreciseTimer, interval=TICK_MS)
     timer.timeout.connect(tick)
     marks: dict[str, float] = {}
@@ -160,6 +197,7 @@ def child(root: Path, cache: Path, mode: str) -> None:
     result["stall_ms"] = max(gaps) if gaps else 0.0
     result["stalls"] = stalls
     result["peak_mb"] = _rss_mb(peak=True)
+    result["collections"] = collections(t0)
     for name in s.jobs.running():
         s.jobs.cancel(name)
     print(json.dumps(result), flush=True)
