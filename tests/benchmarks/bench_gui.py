@@ -142,7 +142,8 @@ def child(folder: Path, model: str, t0: float) -> None:
     t_reopen = time.perf_counter()
     window.open_paths([str(folder)])     # again: embeddings cached, model loaded, UMAP compiled
     wait(lambda: "umap" in marks)
-    reopen = {"first_map_s": marks["pca"] - t_reopen, "umap_s": marks["umap"] - t_reopen}
+    # the folder's last map comes back at once (a UMAP one), before the check: no PCA step then
+    reopen = {"first_map_s": min(marks.values()) - t_reopen, "umap_s": marks["umap"] - t_reopen}
     timer.stop()
 
     # the map listens to these signals first (it connected at construction), so when they reach
