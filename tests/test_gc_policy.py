@@ -20,8 +20,11 @@ from clipscape.models import gc_policy
 
 @pytest.fixture
 def unpinned(monkeypatch):
-    """The automatic collector on, as in a process without a window (the headless commands)."""
+    """The automatic collector on, as in a process without a window (the headless commands).
+    Earlier tests' garbage is collected here first, so that a thread they left running cannot
+    collect their widgets meanwhile."""
     monkeypatch.setattr(gc_policy, "_pinned", False)
+    gc.collect()
     gc.enable()
     yield
     gc.disable()
