@@ -49,7 +49,7 @@ def test_a_paused_block_freezes_what_a_big_block_made_and_not_what_a_small_one_d
     try:
         with gc_policy.paused_gc():
             small = [[i] for i in range(100)]
-        assert gc.isenabled() and gc.get_freeze_count() == frozen
+        assert gc.isenabled() and gc.get_freeze_count() <= frozen   # (frozen objects freed meanwhile lower it)
         with gc_policy.paused_gc():
             big = [[i] for i in range(20_000)]
         assert gc.isenabled() and gc.get_freeze_count() >= frozen + 20_000
