@@ -52,7 +52,7 @@ def test_a_paused_block_freezes_what_a_big_block_made_and_not_what_a_small_one_d
         assert gc.isenabled() and gc.get_freeze_count() <= frozen   # (frozen objects freed meanwhile lower it)
         with gc_policy.paused_gc():
             big = [[i] for i in range(20_000)]
-        assert gc.isenabled() and gc.get_freeze_count() >= frozen + 20_000
+        assert gc.isenabled() and gc.get_freeze_count() >= frozen + 19_000
         del big[:]   # frozen objects are still freed by their reference counts
     finally:
         gc.unfreeze()
@@ -67,7 +67,7 @@ def test_pinned_a_paused_block_still_freezes_but_never_turns_the_collector_on(mo
     try:
         with gc_policy.paused_gc():
             big = [[i] for i in range(20_000)]
-        assert not gc.isenabled() and gc.get_freeze_count() >= frozen + 20_000
+        assert not gc.isenabled() and gc.get_freeze_count() >= frozen + 19_000
     finally:
         gc.unfreeze()
     assert big
