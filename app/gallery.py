@@ -56,7 +56,9 @@ class GalleryModel(QStandardItemModel):
         self._dim_brush = QBrush(QColor(128, 128, 128))
         self._loading: QPixmap | None = None
         self._faded: dict[str, tuple[int, QPixmap]] = {}
-        self._waiting: dict[str, int] = {}   # path -> row, for the painted items whose thumbnail is loading
+        # path -> (row, position) of the painted items whose thumbnail is loading: the position is
+        # kept so that a thumbnail's arrival finds its item without a search of every row shown
+        self._waiting: dict[str, tuple[int, int]] = {}
         thumbnails.ready.connect(self._on_thumbnail_ready)
 
     def refresh(self) -> bool:
@@ -122,7 +124,7 @@ class GalleryModel(QStandardItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display_text(row)
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._decoration(row)
+            return self._decoration(row, index.row())
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row)
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -161,11 +163,11 @@ class GalleryModel(QStandardItemModel):
             lines.append(f"could not load: {error}")
         return "\n".join(lines)
 
-    def _decoration(self, row: int) -> QPixmap:
+    def _decoration(self, row: int, position: int) -> QPixmap:
         path = self._session.collection.paths[row]
         pixmap = self._thumbnails.get(path)
         if pixmap is None:
-            self._waiting[path] = row
+            self._waiting[path] = (row, position)
             return self._loading_pixmap()
         return self._faded_pixmap(path, pixmap) if self.is_dimmed(row) else pixmap
 
@@ -196,8 +198,9 @@ class GalleryModel(QStandardItemModel):
     @Slot(object)
     def _on_thumbnail_ready(self, path: str) -> None:
         """Repaint the one item whose thumbnail arrived, if it is shown."""
-        row = self._waiting.pop(path, -1)
-        position = self.position_of(row)
+        row, position = self._waiting.pop(path, (-1, -1))
+        if not (0 <= position < self._shown.size and self._shown[position] == row):
+            position = self.position_of(row)   # (the rows were replaced since it was painted)
         if position >= 0:
             index = self.index(position, 0)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole])
