@@ -29,6 +29,7 @@ FULL_GROWTH = 0.25        # CPython's rule: a full collection once the old gener
 
 _lock = threading.Lock()
 _paused = 0               # paused_gc blocks running now, on any thread
+_was_enabled = False      # the automatic collector was on when the first of them began
 _pinned = False
 _old_after_full = 0       # objects in the oldest generation after the last full collection
 
@@ -44,11 +45,13 @@ def paused_gc() -> Iterator[None]:
     collection walks all of them at once (0.35 s at 1M files, every thread waiting), and the next
     generation's walks them again later. They are still freed by their reference counts; what
     freezing costs is that a reference cycle among them would never be collected, and scanned
-    files and cache rows form none. A collector that was off before the block stays off."""
-    global _paused
+    files and cache rows form none. A collector that was off before the block stays off; blocks
+may overlap on several threads, and it comes back on when the last of them ends."""
+    global _paused, _was_enabled
     with _lock:
+        if not _paused:
+            _was_enabled = gc.isenabled()
         _paused += 1
-        was = gc.isenabled()
         gc.disable()
     try:
         yield
@@ -57,7 +60,7 @@ def paused_gc() -> Iterator[None]:
             _paused -= 1
             if gc.get_count()[0] > FREEZE_YOUNG:
                 gc.freeze()
-            if was and not _pinned:
+            if not _paused and _was_enabled and not _pinned:   # the last block on any thread
                 gc.enable()
 
 

@@ -40,6 +40,27 @@ def test_a_paused_block_holds_the_automatic_collector_off_and_restores_it(unpinn
     assert not gc.isenabled()
 
 
+def test_overlapping_paused_blocks_turn_the_collector_back_on_when_the_last_one_ends(unpinned):
+    inside, leave = threading.Event(), threading.Event()
+
+    def reader():
+        with gc_policy.paused_gc():
+            inside.set()
+            leave.wait(10)
+
+    worker = threading.Thread(target=reader)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        with gc_policy.paused_gc():
+            pass
+        assert not gc.isenabled()      # the worker's block is still running
+    finally:
+        leave.set()
+        worker.join()
+    assert gc.isenabled()
+
+
 def test_a_paused_block_freezes_what_a_big_block_made_and_not_what_a_small_one_did(unpinned, monkeypatch):
     """Leaving many new objects, the block freezes them (else the first allocation after it would
     start a collection walking all of them while every thread waits); a small block does not."""
