@@ -4,6 +4,7 @@ The test process runs pinned, as the window does (tests/conftest.py): the tests 
 automatic collector's behaviour turn it back on for their own duration (``unpinned``)."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
@@ -40,7 +41,9 @@ def test_a_paused_block_holds_the_automatic_collector_off_and_restores_it(unpinn
     assert not gc.isenabled()
 
 
-def test_overlapping_paused_blocks_turn_the_collector_back_on_when_the_last_one_ends(unpinned):
+@contextlib.contextmanager
+def paused_on_another_thread():
+    """A paused_gc block held by a worker (as the index job's) for as long as this block runs."""
     inside, leave = threading.Event(), threading.Event()
 
     def reader():
@@ -52,12 +55,17 @@ def test_overlapping_paused_blocks_turn_the_collector_back_on_when_the_last_one_
     worker.start()
     try:
         assert inside.wait(10)
-        with gc_policy.paused_gc():
-            pass
-        assert not gc.isenabled()      # the worker's block is still running
+        yield
     finally:
         leave.set()
         worker.join()
+
+
+def test_overlapping_paused_blocks_turn_the_collector_back_on_when_the_last_one_ends(unpinned):
+    with paused_on_another_thread():
+        with gc_policy.paused_gc():
+            pass
+        assert not gc.isenabled()      # the worker's block is still running
     assert gc.isenabled()
 
 
@@ -116,22 +124,9 @@ def test_collect_due_collects_young_garbage_once_the_threshold_is_passed():
 
 
 def test_collect_due_waits_while_any_thread_is_in_a_paused_block():
-    inside, leave = threading.Event(), threading.Event()
-
-    def reader():
-        with gc_policy.paused_gc():
-            inside.set()
-            leave.wait(10)
-
-    worker = threading.Thread(target=reader)
-    worker.start()
-    try:
-        assert inside.wait(10)
+    with paused_on_another_thread():
         young = [[] for _ in range(2 * gc.get_threshold()[0])]
         assert gc_policy.collect_due() is None
-    finally:
-        leave.set()
-        worker.join()
     assert gc_policy.collect_due() is not None and young
 
 
