@@ -76,6 +76,7 @@ def pin() -> None:
 
 
 def is_pinned() -> bool:
+    """``pin()`` was called: collections happen only where ``collect_due()`` is called."""
     return _pinned
 
 

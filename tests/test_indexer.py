@@ -328,9 +328,10 @@ def test_the_collector_is_paused_while_a_library_is_read(folder, demo_encoder, t
     real = store_module.EmbeddingStore.partition
 
     def partition(self, *args, **kwargs):
-        young = [[] for _ in range(2 * gc.get_threshold()[0])]   # a young collection is due
+        young = [[] for _ in range(2 * gc.get_threshold()[0])]   # alive: a young collection is due
         seen.append(gc_policy.collect_due())
-        return real(self, *args, **kwargs) if young else None
+        del young
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(store_module.EmbeddingStore, "partition", partition)
     index_folder(folder, demo_encoder, tmp_path / "c")

@@ -103,7 +103,7 @@ def _rss_mb(peak: bool) -> float:
 def _watch_collections():
     """Every cyclic garbage collection from now on: which thread ran it, its generation, how long.
     Returns a function giving, for the GUI thread and for the others, [count, longest ms, total
-    ms] and the collections over 20 ms as (seconds after ``t0``, generation, ms)."""
+    ms] and the collections over 20 ms as (thread, seconds after ``t0``, generation, ms)."""
     import gc
     import threading
 
